@@ -1,0 +1,3 @@
+"""ringfence: trust, but canary."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The ringfence server: REST API, services over the store, and (later) streams and the controller."""

@@ -1,0 +1,66 @@
+"""The ASGI application: routes, error mapping, body limit, services over one store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from ringfence import __version__
+from ringfence.plugins import load_validators
+from ringfence.server import problems
+from ringfence.server.api import audit, configs, health, schemas, tokens
+from ringfence.server.api.deps import Services
+from ringfence.server.configs import Clock, ConfigService
+from ringfence.server.limits import BodyLimit
+from ringfence.server.schemas import SchemaService
+from ringfence.server.settings import Settings
+from ringfence.server.tokens import TokenService
+from ringfence.store.sql import SqlStore
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) -> Services:
+    validators = load_validators(settings.disabled_validators)
+    return Services(
+        store=store,
+        configs=ConfigService(store, validators, clock),
+        schemas=SchemaService(store, clock),
+        tokens=TokenService(store, clock),
+    )
+
+
+def create_app(services: Services, settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="ringfence",
+        version=__version__,
+        description="Validated, versioned configuration, rolled out ring by ring.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    problems.install(app)
+    for module in (health, configs, schemas, audit, tokens):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problems.PROBLEM_SCHEMA
+            # Request validation errors are problem documents too, not FastAPI's default shape.
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    if "422" in operation.get("responses", {}):
+                        operation["responses"]["422"] = problems.responses()[422]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,340 @@
+"""The store: SQL written once with SQLAlchemy Core, run on SQLite or PostgreSQL.
+
+Services open a unit of work and compose reads and writes inside it:
+
+    with store.write() as tx:          # one transaction; writers are serialised
+        head = tx.head(name)
+        ...
+        seq = tx.next_seq()
+        tx.insert_revision(...)
+        tx.append_event(...)            # the audit event commits with the change, or neither does
+
+`store.read()` gives the same read methods outside a write. Per-dialect code is
+limited to the engine set-up (engine.py) and error translation here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ringfence.core.canonical import canonical_json
+from ringfence.core.model import AuditEvent, Revision, SchemaRevision, Token
+from ringfence.core.names import MATCH_ALL, most_specific
+from ringfence.errors import Conflict, RingfenceError
+from ringfence.store import rows
+from ringfence.store import tables as t
+from ringfence.store.engine import WRITE, make_engine
+from ringfence.store.migrate import upgrade
+
+
+class StoreUnavailable(RingfenceError):
+    title = "Store unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigHead:
+    name: str
+    version: int
+    deleted: bool
+    updated_at: dt.datetime
+
+
+def candidate_patterns(name: str) -> list[str]:
+    """Every pattern that could bind `name`: itself, each parent prefix, and `*`."""
+    parts = name.split("/")
+    return [name, *("/".join(parts[:i]) + "/*" for i in range(len(parts) - 1, 0, -1)), MATCH_ALL]
+
+
+class Reader:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    # --- configs ---------------------------------------------------------------------
+    def head(self, name: str) -> ConfigHead | None:
+        row = self.connection.execute(select(t.configs).where(t.configs.c.name == name)).first()
+        if row is None:
+            return None
+        return ConfigHead(row.name, row.current_version, bool(row.deleted), rows.from_us(row.updated_us))
+
+    def revision(self, name: str, version: int) -> Revision | None:
+        row = self.connection.execute(
+            select(t.revisions).where(t.revisions.c.name == name, t.revisions.c.version == version)
+        ).first()
+        return rows.revision(row) if row else None
+
+    def current(self, name: str) -> Revision | None:
+        head = self.head(name)
+        return self.revision(name, head.version) if head else None
+
+    def history(self, name: str, *, before: int | None = None, limit: int = 50) -> list[Revision]:
+        query = select(t.revisions).where(t.revisions.c.name == name)
+        if before is not None:
+            query = query.where(t.revisions.c.version < before)
+        query = query.order_by(t.revisions.c.version.desc()).limit(limit)
+        return [rows.revision(r, with_value=False) for r in self.connection.execute(query)]
+
+    def heads(
+        self, *, prefix: str = "", after: str | None = None, limit: int = 100,
+        include_deleted: bool = False,
+    ) -> list[ConfigHead]:
+        query = select(t.configs)
+        if prefix:
+            query = query.where(t.configs.c.name.startswith(prefix, autoescape=True))
+        if after is not None:
+            query = query.where(t.configs.c.name > after)
+        if not include_deleted:
+            query = query.where(t.configs.c.deleted.is_(False))
+        query = query.order_by(t.configs.c.name).limit(limit)
+        return [
+            ConfigHead(r.name, r.current_version, bool(r.deleted), rows.from_us(r.updated_us))
+            for r in self.connection.execute(query)
+        ]
+
+    def revision_count(self) -> int:
+        return int(self.connection.execute(select(func.count()).select_from(t.revisions)).scalar_one())
+
+    def last_seq(self) -> int:
+        return int(self.connection.execute(select(t.seq_counter.c.value)).scalar_one())
+
+    # --- schemas ---------------------------------------------------------------------
+    def schema(self, pattern: str, version: int | None = None) -> SchemaRevision | None:
+        if version is None:
+            current = self.connection.execute(
+                select(t.schemas.c.current_version).where(t.schemas.c.pattern == pattern)
+            ).scalar()
+            if current is None:
+                return None
+            version = int(current)
+        row = self.connection.execute(
+            select(t.schema_revisions).where(
+                t.schema_revisions.c.pattern == pattern, t.schema_revisions.c.version == version
+            )
+        ).first()
+        return rows.schema_revision(row) if row else None
+
+    def schema_for(self, name: str) -> SchemaRevision | None:
+        """The schema that binds `name` now: the most specific live binding."""
+        bound = self.connection.execute(
+            select(t.schemas.c.pattern).where(
+                t.schemas.c.pattern.in_(candidate_patterns(name)), t.schemas.c.deleted.is_(False)
+            )
+        ).scalars().all()
+        pattern = most_specific(bound, name)
+        return self.schema(pattern) if pattern else None
+
+    def schema_bindings(self) -> list[SchemaRevision]:
+        patterns = self.connection.execute(
+            select(t.schemas.c.pattern).where(t.schemas.c.deleted.is_(False)).order_by(t.schemas.c.pattern)
+        ).scalars().all()
+        return [s for p in patterns if (s := self.schema(p)) is not None]
+
+    def schema_history(self, pattern: str, *, limit: int = 50) -> list[SchemaRevision]:
+        query = (
+            select(t.schema_revisions)
+            .where(t.schema_revisions.c.pattern == pattern)
+            .order_by(t.schema_revisions.c.version.desc())
+            .limit(limit)
+        )
+        return [rows.schema_revision(r) for r in self.connection.execute(query)]
+
+    # --- audit -----------------------------------------------------------------------
+    def audit(
+        self, *, subject: str | None = None, subject_prefix: str | None = None,
+        actor: str | None = None, action: str | None = None,
+        since: dt.datetime | None = None, until: dt.datetime | None = None,
+        before_id: int | None = None, limit: int = 100,
+    ) -> list[AuditEvent]:
+        c = t.audit_events.c
+        query = select(t.audit_events)
+        if subject is not None:
+            query = query.where(c.subject == subject)
+        if subject_prefix:
+            query = query.where(c.subject.startswith(subject_prefix, autoescape=True))
+        if actor is not None:
+            query = query.where(c.actor == actor)
+        if action is not None:
+            query = query.where(c.action == action)
+        if since is not None:
+            query = query.where(c.time_us >= rows.to_us(since))
+        if until is not None:
+            query = query.where(c.time_us < rows.to_us(until))
+        if before_id is not None:
+            query = query.where(c.id < before_id)
+        query = query.order_by(c.id.desc()).limit(limit)
+        return [rows.audit_event(r) for r in self.connection.execute(query)]
+
+    # --- tokens ----------------------------------------------------------------------
+    def token_by_hash(self, secret_hash: str) -> Token | None:
+        row = self.connection.execute(select(t.tokens).where(t.tokens.c.secret_hash == secret_hash)).first()
+        return rows.token(row) if row else None
+
+    def token(self, token_id: str) -> Token | None:
+        row = self.connection.execute(select(t.tokens).where(t.tokens.c.id == token_id)).first()
+        return rows.token(row) if row else None
+
+    def tokens(self) -> list[Token]:
+        return [rows.token(r) for r in self.connection.execute(select(t.tokens).order_by(t.tokens.c.created_us))]
+
+    def token_count(self) -> int:
+        return int(self.connection.execute(select(func.count()).select_from(t.tokens)).scalar_one())
+
+
+class Writer(Reader):
+    """Reads and writes inside one write transaction."""
+
+    def next_seq(self) -> int:
+        """Take the next global seq; the row lock it takes serialises all writers until commit."""
+        return int(
+            self.connection.execute(
+                update(t.seq_counter).where(t.seq_counter.c.id == 1)
+                .values(value=t.seq_counter.c.value + 1).returning(t.seq_counter.c.value)
+            ).scalar_one()
+        )
+
+    def insert_revision(self, revision: Revision) -> None:
+        values = {
+            "current_version": revision.version,
+            "deleted": revision.deleted,
+            "updated_us": rows.to_us(revision.created_at),
+        }
+        if revision.version == 1:
+            self.connection.execute(insert(t.configs).values(name=revision.name, **values))
+        else:
+            done = self.connection.execute(
+                update(t.configs)
+                .where(t.configs.c.name == revision.name, t.configs.c.current_version == revision.version - 1)
+                .values(**values)
+            )
+            if done.rowcount != 1:
+                raise Conflict(f"{revision.name} changed while this write was being made; retry")
+        self.connection.execute(
+            insert(t.revisions).values(
+                name=revision.name,
+                version=revision.version,
+                hash=revision.hash,
+                value=None if revision.deleted else canonical_json(revision.value),
+                deleted=revision.deleted,
+                author=revision.author,
+                message=revision.message,
+                parent=revision.parent,
+                created_us=rows.to_us(revision.created_at),
+                seq=revision.seq,
+            )
+        )
+
+    def insert_schema(self, schema: SchemaRevision) -> None:
+        if schema.version == 1:
+            self.connection.execute(
+                insert(t.schemas).values(pattern=schema.pattern, current_version=1, deleted=schema.deleted)
+            )
+        else:
+            self.connection.execute(
+                update(t.schemas).where(t.schemas.c.pattern == schema.pattern)
+                .values(current_version=schema.version, deleted=schema.deleted)
+            )
+        self.connection.execute(
+            insert(t.schema_revisions).values(
+                pattern=schema.pattern,
+                version=schema.version,
+                hash=schema.hash,
+                schema=None if schema.deleted else canonical_json(schema.schema),
+                deleted=schema.deleted,
+                author=schema.author,
+                message=schema.message,
+                created_us=rows.to_us(schema.created_at),
+                seq=schema.seq,
+            )
+        )
+
+    def append_event(
+        self, *, seq: int, time: dt.datetime, actor: str, action: str, subject: str,
+        message: str = "", before_hash: str | None = None, after_hash: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.connection.execute(
+            insert(t.audit_events).values(
+                seq=seq, time_us=rows.to_us(time), actor=actor, action=action, subject=subject,
+                message=message, before_hash=before_hash, after_hash=after_hash,
+                details=json.dumps(details or {}, sort_keys=True),
+            )
+        )
+
+    def insert_token(self, token: Token, secret_hash: str) -> None:
+        self.connection.execute(
+            insert(t.tokens).values(
+                id=token.id, name=token.name, secret_hash=secret_hash, role=token.role.value,
+                scopes=json.dumps(list(token.scopes)), created_us=rows.to_us(token.created_at),
+                created_by=token.created_by,
+            )
+        )
+
+    def revoke_token(self, token_id: str, now: dt.datetime) -> None:
+        self.connection.execute(
+            update(t.tokens).where(t.tokens.c.id == token_id, t.tokens.c.revoked_us.is_(None))
+            .values(revoked_us=rows.to_us(now))
+        )
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._write_engine = engine.execution_options(**{WRITE: True})
+        # SQLite has one writer at a time anyway; queueing writers on a lock in
+        # this process beats having them poll SQLite's busy handler.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+
+    @contextmanager
+    def read(self) -> Iterator[Reader]:
+        try:
+            with self.engine.connect() as connection:
+                yield Reader(connection)
+                connection.rollback()
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the database cannot be reached: {exc.orig}") from None
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        if self._write_lock is not None:
+            self._write_lock.acquire()
+        try:
+            with self._write_engine.begin() as connection:
+                yield Writer(connection)
+        except IntegrityError as exc:
+            # Two writers raced past our checks (e.g. two first versions of one name):
+            # the database's constraints caught it; the loser sees a conflict.
+            raise Conflict(f"a concurrent write got there first ({exc.orig.__class__.__name__}); retry") from None
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the database cannot be reached: {exc.orig}") from None
+        finally:
+            if self._write_lock is not None:
+                self._write_lock.release()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, synchronous: str = "FULL") -> SqlStore:
+    """Open the database at `url`, migrating it to the newest schema first."""
+    engine = make_engine(url, synchronous=synchronous)
+    upgrade(engine)
+    return SqlStore(engine)
+
+
+def describe(url: str) -> str:
+    """`url` with any password hidden, for logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+__all__: Sequence[str] = ["ConfigHead", "Reader", "SqlStore", "StoreUnavailable", "Writer", "open_store"]

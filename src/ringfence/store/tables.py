@@ -1,0 +1,119 @@
+"""The schema of the database, written once for SQLite and PostgreSQL.
+
+Times are integer microseconds since the Unix epoch (UTC): exact, sortable, and
+the same on both databases. JSON values are stored as canonical JSON text, so
+what comes back is byte-for-byte what was hashed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One row. Every write transaction takes the next number by updating it, which
+# also serialises writers: commit order is seq order, so a stream that resumes
+# after seq N can never miss a change that committed later with a smaller seq.
+seq_counter = Table(
+    "seq_counter",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+configs = Table(
+    "configs",
+    metadata,
+    Column("name", String(600), primary_key=True),
+    Column("current_version", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("name", String(600), ForeignKey("configs.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("hash", String(80), nullable=False),
+    Column("value", Text, nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("parent", Integer, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False, unique=True),
+)
+
+schemas = Table(
+    "schemas",
+    metadata,
+    Column("pattern", String(600), primary_key=True),
+    Column("current_version", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+)
+
+schema_revisions = Table(
+    "schema_revisions",
+    metadata,
+    Column("pattern", String(600), ForeignKey("schemas.pattern"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("hash", String(80), nullable=False),
+    Column("schema", Text, nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False, unique=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(600), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("before_hash", String(80), nullable=True),
+    Column("after_hash", String(80), nullable=True),
+    Column("details", Text, nullable=False),
+    Index("ix_audit_events_subject_id", "subject", "id"),
+    Index("ix_audit_events_actor_id", "actor", "id"),
+    Index("ix_audit_events_time_us", "time_us"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(80), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_us", BigInteger, nullable=True),
+    UniqueConstraint("secret_hash"),
+)

@@ -1,0 +1,1 @@
+"""Validators that ship with ringfence (registered under `ringfence.validators`)."""
