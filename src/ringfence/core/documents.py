@@ -148,21 +148,39 @@ def _parse_json(text: str, source: str) -> Any:
         raise _syntax_error(source, exc.msg, exc.lineno, exc.colno) from None
     except _DuplicateKey as exc:
         key = str(exc)
-        line = _first_line_matching(text, re.compile(r'"' + re.escape(key) + r'"\s*:'), nth=2)
+        line, column = _json_duplicate_position(text, key)
         raise _syntax_error(
-            source, f"duplicate key {key!r}: each key may appear once per object", line, None
+            source, f"duplicate key {key!r}: each key may appear once per object", line, column
         ) from None
     except ValueError as exc:
         raise _syntax_error(source, str(exc), None, None) from None
 
 
-def _first_line_matching(text: str, pattern: re.Pattern[str], nth: int = 1) -> int | None:
-    seen = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        seen += len(pattern.findall(line))
-        if seen >= nth:
-            return number
-    return None
+def _json_duplicate_position(text: str, key: str) -> tuple[int | None, int | None]:
+    """Where `key` appears a second time in one object (the same key in two objects is fine)."""
+    try:
+        root = yaml.compose(_json_as_yaml(text), Loader=StrictLoader)
+    except yaml.YAMLError:
+        return None, None
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, value_node in node.value:
+                if key_node.value == key and key in seen:
+                    return key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                seen.add(key_node.value)
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None, None
+
+
+def _json_as_yaml(text: str) -> str:
+    # YAML refuses tabs where JSON allows them as whitespace. A raw tab cannot be inside a
+    # JSON string (json.loads is strict), so this keeps every value and every column.
+    return text.replace("\t", " ")
 
 
 # --- YAML ---------------------------------------------------------------------------------
@@ -220,13 +238,13 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise _syntax_error(source, message, line, column) from None
     except yaml.YAMLError as exc:
         raise _syntax_error(source, str(exc), None, None) from None
-    if len(documents) != 1:
-        found = "no document" if not documents else f"{len(documents)} documents"
-        raise _syntax_error(source, f"expected exactly one YAML document, found {found}", None, None)
-    if documents[0] is None and not text.strip("-. \n\t"):
+    if not documents or (documents[0] is None and not text.strip("-. \n\t")):
         raise _syntax_error(
             source, "the document is empty; a config needs a value (use {} for an empty one)", 1, 1
         )
+    if len(documents) != 1:
+        found = "no document" if not documents else f"{len(documents)} documents"
+        raise _syntax_error(source, f"expected exactly one YAML document, found {found}", None, None)
     return documents[0]
 
 
@@ -295,8 +313,16 @@ def _toml_positions(text: str) -> dict[str, tuple[int, int]]:
     for number, line in enumerate(text.splitlines(), start=1):
         header = _TOML_TABLE.match(line)
         if header:
-            parts: list[str | int] = list(_toml_key_parts(header[2]))
+            names = _toml_key_parts(header[2])
+            # A table below an array of tables belongs to its latest element: [fruits.x]
+            # after [[fruits]] is /fruits/<n>/x.
+            parts: list[str | int] = []
+            for name in names[:-1] if header[1] == "[[" else names:
+                parts.append(name)
+                if jp.join(parts) in array_counts:
+                    parts.append(array_counts[jp.join(parts)])
             if header[1] == "[[":
+                parts.append(names[-1])
                 key = jp.join(parts)
                 array_counts[key] = array_counts.get(key, -1) + 1
                 parts.append(array_counts[key])
@@ -313,4 +339,6 @@ def _toml_positions(text: str) -> dict[str, tuple[int, int]]:
 def _index_positions(text: str, fmt: str) -> dict[str, tuple[int, int]]:
     if fmt == "toml":
         return _toml_positions(text)
+    if fmt == "json":
+        text = _json_as_yaml(text)
     return _yaml_positions(text)  # JSON's syntax is (nearly) YAML's, which keeps positions

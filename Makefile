@@ -1,0 +1,40 @@
+# `make demo` and `make test` do all the set-up on a fresh Debian machine with Python 3.11.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: install system-deps lint test test-fast demo bench clean docs
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	@./scripts/ensure-system-deps.sh
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+test: install system-deps lint
+	$(VENV)/bin/pytest
+
+test-fast: install
+	$(VENV)/bin/pytest tests/unit tests/contract -m "not postgres"
+
+demo: install
+	$(PY) -m ringfence.cli.main demo
+
+bench: install system-deps
+	$(PY) bench/store_write.py
+
+docs: install
+	$(PY) -m ringfence.server.settings > docs/reference/settings.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
