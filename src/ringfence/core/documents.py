@@ -323,9 +323,9 @@ def _toml_positions(text: str) -> dict[str, tuple[int, int]]:
                     parts.append(array_counts[jp.join(parts)])
             if header[1] == "[[":
                 parts.append(names[-1])
-                key = jp.join(parts)
-                array_counts[key] = array_counts.get(key, -1) + 1
-                parts.append(array_counts[key])
+                array_key = jp.join(parts)
+                array_counts[array_key] = array_counts.get(array_key, -1) + 1
+                parts.append(array_counts[array_key])
             table = parts
             positions.setdefault(jp.join(table), (number, 1))
             continue
