@@ -18,7 +18,7 @@ system-deps:
 	@./scripts/ensure-system-deps.sh
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/mypy
 
 test: install system-deps lint
@@ -28,7 +28,7 @@ test-fast: install
 	$(VENV)/bin/pytest tests/unit tests/contract -m "not postgres"
 
 demo: install
-	$(PY) -m ringfence.cli.main demo
+	$(PY) scripts/demo.py
 
 bench: install system-deps
 	$(PY) bench/store_write.py

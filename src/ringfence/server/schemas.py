@@ -50,7 +50,7 @@ class SchemaService:
             raise NotFound(f"there is no {which} bound to {pattern!r}")
         return schema
 
-    def list(self, token: Token) -> list[SchemaRevision]:
+    def bindings(self, token: Token) -> list[SchemaRevision]:
         require(token, Action.READ)
         with self.store.read() as reader:
             return reader.schema_bindings()

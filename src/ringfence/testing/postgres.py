@@ -6,6 +6,7 @@ system user (Debian's package creates it).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -81,10 +82,8 @@ class TemporaryPostgres:
         return self.url(name)
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
         deadline = time.monotonic() + 10
         while (self.data / "postmaster.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -36,7 +36,7 @@ def _response(schema: object, status: int = 200) -> JSONResponse:
 
 @router.get("/schemas", response_model=SchemaList, responses=responses(), summary="Every live binding")
 def list_schemas(request: Request, token: Token = Depends(caller)) -> JSONResponse:
-    return JSONResponse({"items": [s.to_json() for s in services(request).schemas.list(token)]})
+    return JSONResponse({"items": [s.to_json() for s in services(request).schemas.bindings(token)]})
 
 
 @router.get("/configs/{name:path}/-/schema", response_model=SchemaOut, responses=responses(404),
