@@ -137,13 +137,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON; use a finite number or a string")
-
-
 def _parse_json(text: str, source: str) -> Any:
+    # NaN and Infinity parse as floats here, so that json_problems() refuses them with
+    # their pointer and Document.locate() gives them a line.
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise _syntax_error(source, exc.msg, exc.lineno, exc.colno) from None
     except _DuplicateKey as exc:
