@@ -184,8 +184,20 @@ def _json_as_yaml(text: str) -> str:
 # --- YAML ---------------------------------------------------------------------------------
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class StrictLoader(yaml.SafeLoader):
     """SafeLoader with JSON's data model (see the module docstring)."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Remember the keys a mapping spells out itself, before merges (`<<: *defaults`) add
+        # theirs: a written key may override a merged one, but not repeat another written one.
+        if not hasattr(self, "_written_keys"):
+            self._written_keys: dict[int, set[int]] = {}
+        written = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
+        self._written_keys.setdefault(id(node), written)
+        super().flatten_mapping(node)
 
 
 StrictLoader.yaml_implicit_resolvers = {
@@ -200,7 +212,9 @@ StrictLoader.add_implicit_resolver(
 
 def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[str, Any]:
     loader.flatten_mapping(node)
+    written = loader._written_keys[id(node)]
     out: dict[str, Any] = {}
+    seen: set[str] = set()
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
@@ -208,12 +222,14 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[str
                 key_node.start_mark,
             )
         key = str(key_node.value)
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping", node.start_mark,
-                f"found duplicate key {key!r}: each key may appear once per mapping",
-                key_node.start_mark,
-            )
+        if id(key_node) in written:  # merged keys: the later one wins, as YAML's `<<` says
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found duplicate key {key!r}: each key may appear once per mapping",
+                    key_node.start_mark,
+                )
+            seen.add(key)
         out[key] = loader.construct_object(value_node, deep=True)
     return out
 
