@@ -80,7 +80,7 @@ def test_bad_input_gets_a_clear_problem_and_stores_nothing(server) -> None:
                                     "Content-Type": "application/json"},
                                     content=b'{"value": {"card": 1,\n  "x": }, "message": "m"}'), 422)
         assert malformed["errors"][0]["line"] == 2
-        assert malformed["errors"][0]["column"] == 9
+        assert malformed["errors"][0]["column"] == 8  # the "}" where a value should be
 
         duplicate = problem(api.put("/v1/configs/payments/limits", headers={"If-Match": "1"},
                                     content=b'{"value": {"card": 1, "card": 2}, "message": "m"}'), 422)

@@ -191,8 +191,16 @@ class Reader:
 class Writer(Reader):
     """Reads and writes inside one write transaction."""
 
+    def lock(self) -> None:
+        """Serialise writers: lock the counter row until commit (SQLite's BEGIN IMMEDIATE already does).
+
+        Taken before anything is read, so every check a write makes (current version,
+        bound schema) still holds when it commits, and commit order is seq order.
+        """
+        self.connection.execute(select(t.seq_counter.c.value).where(t.seq_counter.c.id == 1).with_for_update())
+
     def next_seq(self) -> int:
-        """Take the next global seq; the row lock it takes serialises all writers until commit."""
+        """Take the next global seq (under the lock taken by `lock`)."""
         return int(
             self.connection.execute(
                 update(t.seq_counter).where(t.seq_counter.c.id == 1)
@@ -214,7 +222,7 @@ class Writer(Reader):
                 .where(t.configs.c.name == revision.name, t.configs.c.current_version == revision.version - 1)
                 .values(**values)
             )
-            if done.rowcount != 1:
+            if done.rowcount != 1:  # cannot happen under `lock`; the guard keeps history linear regardless
                 raise Conflict(f"{revision.name} changed while this write was being made; retry")
         self.connection.execute(
             insert(t.revisions).values(
@@ -308,7 +316,9 @@ class SqlStore:
             self._write_lock.acquire()
         try:
             with self._write_engine.begin() as connection:
-                yield Writer(connection)
+                writer = Writer(connection)
+                writer.lock()
+                yield writer
         except IntegrityError as exc:
             # Two writers raced past our checks (e.g. two first versions of one name):
             # the database's constraints caught it; the loser sees a conflict.

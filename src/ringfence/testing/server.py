@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -25,6 +26,7 @@ class ServerProcess:
         self.log_path = log_path
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -33,10 +35,11 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         env = {**os.environ, "RINGFENCE_ADMIN_TOKEN": self.admin_token, "RINGFENCE_LOG_LEVEL": "warning",
                **self.extra_env}
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._close_log()
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ringfence.cli.main", "serve", "--port", str(self.port), "--db", self.db],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -60,6 +63,12 @@ class ServerProcess:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -68,6 +77,7 @@ class ServerProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close_log()
 
     def __enter__(self) -> ServerProcess:
         return self.start()
