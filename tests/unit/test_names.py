@@ -166,6 +166,8 @@ def test_most_specific_without_a_match_is_none() -> None:
         ("payments/eu/*", "payments/*", False),  # narrower cannot cover wider
         ("payments/limits", "payments/limits", True),
         ("payments/limits", "payments/*", False),
+        ("payments/limits", "payments/limits/*", False),  # a name does not cover what is below it
+        ("payments", "payments/*", False),
         ("payments/limits", "*", False),
         ("payments", "payments/limits", False),
     ],
