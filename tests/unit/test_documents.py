@@ -402,3 +402,21 @@ def test_json_problems_names_what_is_not_json() -> None:
     assert sorted(p.pointer for p in problems) == ["", "/nan", "/set"]
     assert all(p.validator == "syntax" for p in problems)
     assert json_problems({"a": [1, {"b": None}]}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("zip: 01234", 1234),  # YAML 1.1 would read octal 668
+        ("t: 1:30", "1:30"),  # YAML 1.1 would read base 60: 90
+        ("n: 1_000", "1_000"),  # YAML 1.1 would read 1000
+        ("x: 0x1F", 31),
+        ("o: 0o17", 15),
+        ("e: 1e3", 1000.0),  # YAML 1.1 would read a string
+        ("v: 1.2.3", "1.2.3"),
+    ],
+)
+def test_yaml_numbers_follow_yaml_1_2_not_1_1(text: str, expected: object) -> None:
+    [value] = parse(text, "yaml").value.values()
+    assert value == expected
+    assert type(value) is type(expected)

@@ -200,14 +200,34 @@ class StrictLoader(yaml.SafeLoader):
         super().flatten_mapping(node)
 
 
+# YAML 1.2 core schema scalars instead of YAML 1.1's: 1.1 reads `no` as false, `01234` as
+# octal 668, `1:30` as 90 (base 60) and `1_000` as 1000, none of which a person means.
+_YAML11_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int",
+                "tag:yaml.org,2002:float"}
 StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (
-        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"),
+)
+
+
+def _construct_int(loader: StrictLoader, node: yaml.ScalarNode) -> int:
+    text = str(node.value)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)  # leading zeros are decimal in YAML 1.2: `01234` is 1234
 
 
 def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -240,6 +260,7 @@ def _construct_timestamp_text(loader: StrictLoader, node: yaml.ScalarNode) -> st
 
 StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_text)
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _parse_yaml(text: str, source: str) -> Any:
