@@ -236,3 +236,15 @@ def test_a_revision_round_trips_through_the_store_unchanged(svc, value) -> None:
     read = svc.configs.revision(ADMIN, name, pushed.revision.version)
     assert canonical_json(read.value) == canonical_json(value)
     assert read.hash == content_hash(value) == pushed.revision.hash
+
+
+def test_the_last_active_admin_token_cannot_be_revoked(svc) -> None:
+    secret = svc.tokens.bootstrap(None)
+    admin = svc.tokens.authenticate(secret)
+    with pytest.raises(Conflict, match="last active admin"):
+        svc.tokens.revoke(admin, admin.id)
+    _, second = svc.tokens.create(admin, "admin", ["*"], "second-admin")
+    assert svc.tokens.revoke(admin, admin.id).revoked_at is not None
+    with pytest.raises(Unauthorized):
+        svc.tokens.authenticate(secret)
+    assert second.active

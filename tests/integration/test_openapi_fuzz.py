@@ -22,14 +22,18 @@ CHECKS = ",".join([
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_path: Path) -> None:
     schemathesis = Path(sys.executable).with_name("schemathesis")
     result = subprocess.run(
-        [str(schemathesis), "run", f"{server.url}/openapi.json",
+        [str(schemathesis), "--no-color", "run", f"{server.url}/openapi.json",
          "-H", f"Authorization: Bearer {server.admin_token}",
-         "--checks", CHECKS, "--max-time", "40", "--workers", "2",
+         "--checks", CHECKS, "--max-time", "30", "--workers", "2",
          "--phases", "examples,coverage,fuzzing", "--request-timeout", "10",
-         "--max-failures", "20", "--no-color", "--seed", "1"],
+         "--generation-with-security-parameters", "false", "--generation-database", "none",
+         # Revoking tokens is left out: the fuzzer learns the admin token's id from GET /v1/tokens
+         # and would revoke the very token it tests with. test_api covers revocation.
+         "--exclude-path-regex", "^/v1/tokens/",
+         "--max-failures", "20", "--seed", "1"],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, report
-    assert "No issues found" in result.stdout or "passed" in result.stdout, report
-    assert " 5" not in "".join(line for line in result.stdout.splitlines() if "Server error" in line), report
+    assert "Authentication failed" not in result.stdout, report
+    assert "Fuzzing" in result.stdout, report

@@ -95,7 +95,7 @@ async def _request_validation_error(_request: Request, exc: Exception) -> JSONRe
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+    titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Request too large"}
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return problem_response(exc.status_code, titles.get(exc.status_code, "HTTP error"), detail,
                             headers=getattr(exc, "headers", None))
@@ -151,5 +151,5 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": descriptions[status],
                  "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-        for status in sorted({401, 403, 413, 422, 503, *statuses})
+        for status in sorted({400, 401, 403, 404, 413, 422, 503, *statuses})
     }

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ringfence.core.access import Action, require
 from ringfence.core.model import Role, Token
 from ringfence.core.names import check_pattern
-from ringfence.errors import InvalidInput, NotFound, Problem, Unauthorized
+from ringfence.errors import Conflict, InvalidInput, NotFound, Problem, Unauthorized
 from ringfence.server.configs import Clock
 from ringfence.store.sql import SqlStore
 
@@ -100,6 +100,11 @@ class TokenService:
             token = tx.token(token_id)
             if token is None:
                 raise NotFound(f"there is no token {token_id!r}; `ringfence token list` shows them")
+            if token.active and token.role is Role.ADMIN and not any(
+                t.active and t.role is Role.ADMIN and t.id != token_id for t in tx.tokens()
+            ):
+                raise Conflict(f"{token_id} is the last active admin token; revoking it would lock every "
+                               "admin out: create another admin token first")
             if token.active:
                 seq = tx.next_seq()
                 tx.revoke_token(token_id, now)

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ringfence.core.canonical import canonical_json
 from ringfence.core.model import AuditEvent, Revision, SchemaRevision, Token
 from ringfence.core.names import MATCH_ALL, most_specific
-from ringfence.errors import Conflict, RingfenceError
+from ringfence.errors import Conflict, InvalidInput, RingfenceError
 from ringfence.store import rows
 from ringfence.store import tables as t
 from ringfence.store.engine import WRITE, make_engine
@@ -292,6 +292,12 @@ class Writer(Reader):
         )
 
 
+def _out_of_range(exc: DataError) -> InvalidInput:
+    # The database refused a value the API let through (a number past its column's range, a
+    # NUL in a PostgreSQL string): the input is wrong, not the server.
+    return InvalidInput(f"a value in the request cannot be stored or searched: {str(exc.orig).splitlines()[0]}")
+
+
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -307,6 +313,8 @@ class SqlStore:
             with self.engine.connect() as connection:
                 yield Reader(connection)
                 connection.rollback()
+        except DataError as exc:
+            raise _out_of_range(exc) from None
         except OperationalError as exc:
             raise StoreUnavailable(f"the database cannot be reached: {exc.orig}") from None
 
@@ -323,6 +331,8 @@ class SqlStore:
             # Two writers raced past our checks (e.g. two first versions of one name):
             # the database's constraints caught it; the loser sees a conflict.
             raise Conflict(f"a concurrent write got there first ({exc.orig.__class__.__name__}); retry") from None
+        except DataError as exc:
+            raise _out_of_range(exc) from None
         except OperationalError as exc:
             raise StoreUnavailable(f"the database cannot be reached: {exc.orig}") from None
         finally:

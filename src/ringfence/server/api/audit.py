@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ringfence.core.access import Action, covers_pattern, in_scope, may, require
 from ringfence.core.model import AuditEvent, Token
-from ringfence.server.api.deps import caller, services
+from ringfence.server.api.deps import MAX_ID, caller, services
 from ringfence.server.api.models import AuditPage
 from ringfence.server.problems import responses
 
@@ -41,7 +41,7 @@ def audit(
     action: str | None = Query(None, max_length=100, description="e.g. config.push"),
     since: dt.datetime | None = Query(None, description="ISO 8601; UTC when no offset is given"),
     until: dt.datetime | None = Query(None),
-    before: int | None = Query(None, ge=1, description="next_before of the previous page"),
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="next_before of the previous page"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> JSONResponse:
     require(token, Action.READ_AUDIT)

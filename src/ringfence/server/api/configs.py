@@ -9,14 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ringfence.core import diff as structural
 from ringfence.core.access import Action, in_scope, require
 from ringfence.core.model import Revision, Token
-from ringfence.server.api.deps import IF_MATCH_DOC, caller, field, if_match, json_object, services
+from ringfence.server.api.deps import (
+    IF_MATCH_DOC,
+    MAX_VERSION,
+    caller,
+    field,
+    if_match,
+    json_object,
+    services,
+    version_field,
+)
 from ringfence.server.api.models import ConfigPage, DiffOut, HistoryOut, PushOut, RevisionOut, ValidateOut
 from ringfence.server.configs import PushResult
 from ringfence.server.problems import responses
@@ -42,7 +51,8 @@ REVERT_BODY = {
     "required": True,
     "content": {"application/json": {"schema": {
         "type": "object", "required": ["to", "message"],
-        "properties": {"to": {"type": "integer", "minimum": 1}, "message": {"type": "string", "minLength": 1}},
+        "properties": {"to": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+                       "message": {"type": "string", "minLength": 1}},
     }}},
 }
 VALIDATE_BODY = {
@@ -98,7 +108,9 @@ def list_configs(
 
 @router.get("/configs/{name:path}/-/revisions/{version}", responses=responses(404, 400),
             response_model=RevisionOut, summary="One version of a config")
-def get_revision(request: Request, name: str, version: int, token: Token = Depends(caller)) -> JSONResponse:
+def get_revision(
+    request: Request, name: str, version: int = Path(ge=1, le=MAX_VERSION), token: Token = Depends(caller)
+) -> JSONResponse:
     return revision_response(services(request).configs.revision(token, name, version))
 
 
@@ -106,7 +118,7 @@ def get_revision(request: Request, name: str, version: int, token: Token = Depen
             summary="History of a config, newest first")
 def history(
     request: Request, name: str, token: Token = Depends(caller),
-    before: int | None = Query(None, ge=1, description="only versions older than this"),
+    before: int | None = Query(None, ge=1, le=MAX_VERSION, description="only versions older than this"),
     limit: int = Query(50, ge=1, le=500),
 ) -> JSONResponse:
     items = services(request).configs.history(token, name, before, limit)
@@ -117,7 +129,8 @@ def history(
             summary="Structural diff between two versions (JSON Patch operations)")
 def diff(
     request: Request, name: str, token: Token = Depends(caller),
-    from_version: int = Query(..., alias="from", ge=1), to_version: int = Query(..., alias="to", ge=1),
+    from_version: int = Query(..., alias="from", ge=1, le=MAX_VERSION),
+    to_version: int = Query(..., alias="to", ge=1, le=MAX_VERSION),
 ) -> JSONResponse:
     changes = services(request).configs.diff(token, name, from_version, to_version)
     return JSONResponse({"name": name, "from_version": from_version, "to_version": to_version,
@@ -129,7 +142,7 @@ def diff(
              summary="Make a new version with the content of an older one")
 async def revert(request: Request, name: str, token: Token = Depends(caller)) -> JSONResponse:
     body = await json_object(request)
-    to, message = field(body, "to", int), field(body, "message", str)
+    to, message = version_field(body, "to"), field(body, "message", str)
     expected = if_match(request)
     result = await run_in_threadpool(
         services(request).configs.revert, token, name, to, expected=expected, message=message

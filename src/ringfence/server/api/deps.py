@@ -16,6 +16,9 @@ from ringfence.server.schemas import SchemaService
 from ringfence.server.tokens import TokenService
 from ringfence.store.sql import SqlStore
 
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+MAX_ID = 2**63 - 1
+
 bearer = HTTPBearer(auto_error=False, description="a ringfence token: `Authorization: Bearer rf_...`")
 
 
@@ -51,6 +54,14 @@ async def json_object(request: Request) -> dict[str, Any]:
     return document.value
 
 
+def version_field(body: dict[str, Any], name: str) -> int:
+    value = field(body, name, int)
+    if not 1 <= value <= MAX_VERSION:
+        raise InvalidInput(f"{name!r} must be a version number from 1 to {MAX_VERSION}",
+                           [Problem(f"/{name}", "out of range", "request")])
+    return int(value)
+
+
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
     if name not in body:
         if required:
@@ -70,7 +81,7 @@ def if_match(request: Request) -> int | None:
     if header is None:
         return None
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not text.isdigit() or int(text) > MAX_VERSION:
         raise InvalidInput(
             f"If-Match must be the version you based the change on, e.g. If-Match: 3 (got {header[:40]!r})",
             [Problem("/headers/if-match", "expected a version number", "request")],

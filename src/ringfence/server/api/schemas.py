@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ringfence.core.model import Token
-from ringfence.server.api.deps import IF_MATCH_DOC, caller, field, if_match, json_object, services
+from ringfence.server.api.deps import IF_MATCH_DOC, MAX_VERSION, caller, field, if_match, json_object, services
 from ringfence.server.api.models import SchemaList, SchemaOut
 from ringfence.server.problems import responses
 
@@ -47,7 +47,9 @@ def effective_schema(request: Request, name: str, token: Token = Depends(caller)
 
 @router.get("/schemas/{pattern:path}/-/revisions/{version}", response_model=SchemaOut,
             responses=responses(404), summary="One version of a binding")
-def schema_version(request: Request, pattern: str, version: int, token: Token = Depends(caller)) -> JSONResponse:
+def schema_version(
+    request: Request, pattern: str, version: int = Path(ge=1, le=MAX_VERSION), token: Token = Depends(caller)
+) -> JSONResponse:
     return _response(services(request).schemas.get(token, pattern, version))
 
 

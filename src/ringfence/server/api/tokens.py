@@ -33,7 +33,7 @@ def list_tokens(request: Request, token: Token = Depends(caller)) -> JSONRespons
     return JSONResponse({"items": [t.to_json() for t in services(request).tokens.list(token)]})
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenOut, responses=responses(404),
+@router.delete("/tokens/{token_id}", response_model=TokenOut, responses=responses(404, 409),
                summary="Revoke a token")
 def revoke_token(request: Request, token_id: str, token: Token = Depends(caller)) -> JSONResponse:
     return JSONResponse(services(request).tokens.revoke(token, token_id).to_json())
