@@ -59,8 +59,14 @@ def check_schema(schema: Any) -> None:
         ) from None
 
 
+def compile_schema(schema: Any) -> Draft202012Validator:
+    """A reusable validator for `schema`; compiling once per schema version saves work per push."""
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
 def schema_problems(schema: Any, value: Any) -> list[Problem]:
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    """Problems of `value` under `schema` (a JSON Schema, or one made by `compile_schema`)."""
+    validator = schema if isinstance(schema, Draft202012Validator) else compile_schema(schema)
     problems = []
     try:
         for error in validator.iter_errors(value):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -36,7 +39,15 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
 
 
 def create_app(services: Services, settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Blocking work (database calls) runs in worker threads. Past a few, more threads only
+        # fight over the GIL and the single SQLite writer; requests queue in the event loop instead.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ringfence",
         version=__version__,
         description="Validated, versioned configuration, rolled out ring by ring.",

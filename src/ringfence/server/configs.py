@@ -13,7 +13,7 @@ from ringfence.core.canonical import content_hash
 from ringfence.core.documents import json_problems
 from ringfence.core.model import Revision, SchemaRevision, Token
 from ringfence.core.names import check_name
-from ringfence.core.validation import Validator, validate
+from ringfence.core.validation import Validator, compile_schema, validate
 from ringfence.errors import (
     Conflict,
     InvalidInput,
@@ -81,6 +81,7 @@ class ConfigService:
         self.store = store
         self.validators = list(validators)
         self.clock = clock
+        self._schemas: dict[str, Any] = {}  # schema hash -> compiled validator
 
     # --- reads -----------------------------------------------------------------------
     def current(self, token: Token, name: str) -> Revision:
@@ -122,7 +123,15 @@ class ConfigService:
         if problems:
             return problems, None
         schema = reader.schema_for(name)
-        return validate(name, value, schema.schema if schema else None, self.validators), schema
+        return validate(name, value, self._compiled(schema) if schema else None, self.validators), schema
+
+    def _compiled(self, schema: SchemaRevision) -> Any:
+        compiled = self._schemas.get(schema.hash)
+        if compiled is None:
+            if len(self._schemas) >= 256:
+                self._schemas.clear()
+            compiled = self._schemas[schema.hash] = compile_schema(schema.schema)
+        return compiled
 
     def check(self, token: Token, name: str, value: Any) -> Check:
         require(token, Action.READ, check_name(name))
@@ -158,7 +167,7 @@ class ConfigService:
             if live and current and current.hash == new_hash:
                 return PushResult(current, [], changed=False)
             now = self.clock()
-            seq = tx.next_seq()
+            seq = tx.seq
             revision = Revision(
                 name=name, version=(version or 0) + 1, hash=new_hash, value=value,
                 author=token.name, message=message, created_at=now, seq=seq, parent=version,
@@ -194,7 +203,7 @@ class ConfigService:
                 raise Conflict(f"config {name!r} is already deleted (version {current.version})",
                                current.version)
             now = self.clock()
-            seq = tx.next_seq()
+            seq = tx.seq
             tombstone = Revision(
                 name=name, version=current.version + 1, hash=TOMBSTONE_HASH, value=None,
                 author=token.name, message=message, created_at=now, seq=seq,

@@ -110,7 +110,7 @@ class SchemaService:
         if current and not current.deleted and schema is not None and current.hash == new_hash:
             return current
         now = self.clock()
-        seq = tx.next_seq()
+        seq = tx.seq
         revision = SchemaRevision(
             pattern=pattern, version=(current.version if current else 0) + 1, hash=new_hash,
             schema=schema, author=token.name, message=message, created_at=now, seq=seq,

@@ -50,6 +50,7 @@ SETTINGS = [
             "(kill -9) and is faster.", _synchronous),
     Setting("disabled_validators", (), "Comma-separated names of validator plugins not to run.", _names),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
+    Setting("worker_threads", 8, "Threads that run database work; more mostly add GIL contention.", int),
 ]
 
 
@@ -63,6 +64,7 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     disabled_validators: tuple[str, ...] = ()
     log_level: str = "info"
+    worker_threads: int = 8
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -80,7 +80,7 @@ class TokenService:
             scopes=scopes, created_at=now, created_by=created_by,
         )
         with self.store.write() as tx:
-            seq = tx.next_seq()
+            seq = tx.seq
             tx.insert_token(token, hash_secret(secret))
             tx.append_event(
                 seq=seq, time=now, actor=created_by, action="token.create", subject=f"token:{token.id}",
@@ -106,7 +106,7 @@ class TokenService:
                 raise Conflict(f"{token_id} is the last active admin token; revoking it would lock every "
                                "admin out: create another admin token first")
             if token.active:
-                seq = tx.next_seq()
+                seq = tx.seq
                 tx.revoke_token(token_id, now)
                 tx.append_event(seq=seq, time=now, actor=actor.name, action="token.revoke",
                                 subject=f"token:{token_id}", details={"name": token.name})

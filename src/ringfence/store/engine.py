@@ -37,7 +37,10 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # A pool as large as the request thread pool: a connection opened past the pool is closed
+    # after use, and reopening one costs its PRAGMAs every time.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40,
+                           max_overflow=10)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -5,8 +5,7 @@ Services open a unit of work and compose reads and writes inside it:
     with store.write() as tx:          # one transaction; writers are serialised
         head = tx.head(name)
         ...
-        seq = tx.next_seq()
-        tx.insert_revision(...)
+        tx.insert_revision(..., seq=tx.seq)
         tx.append_event(...)            # the audit event commits with the change, or neither does
 
 `store.read()` gives the same read methods outside a write. Per-dialect code is
@@ -23,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ringfence.core.canonical import canonical_json
@@ -54,26 +53,47 @@ def candidate_patterns(name: str) -> list[str]:
     return [name, *("/".join(parts[:i]) + "/*" for i in range(len(parts) - 1, 0, -1)), MATCH_ALL]
 
 
+# Hot-path statements are built once: SQLAlchemy then reuses their compiled form and cache key.
+_HEAD = select(t.configs).where(t.configs.c.name == bindparam("name"))
+_REVISION = select(t.revisions).where(t.revisions.c.name == bindparam("name"),
+                                      t.revisions.c.version == bindparam("version"))
+_CURRENT = select(t.revisions).join(
+    t.configs, (t.configs.c.name == t.revisions.c.name) & (t.configs.c.current_version == t.revisions.c.version)
+).where(t.configs.c.name == bindparam("name"))
+_BINDINGS_FOR = select(t.schema_revisions).join(
+    t.schemas, (t.schemas.c.pattern == t.schema_revisions.c.pattern)
+    & (t.schemas.c.current_version == t.schema_revisions.c.version)
+).where(t.schemas.c.pattern.in_(bindparam("patterns", expanding=True)), t.schemas.c.deleted.is_(False))
+_TOKEN_BY_HASH = select(t.tokens).where(t.tokens.c.secret_hash == bindparam("secret_hash"))
+_INSERT_HEAD = insert(t.configs)
+_ADVANCE_HEAD = (update(t.configs)
+                 .where(t.configs.c.name == bindparam("b_name"), t.configs.c.current_version == bindparam("parent"))
+                 .values(current_version=bindparam("b_version"), deleted=bindparam("b_deleted"),
+                         updated_us=bindparam("b_updated_us")))
+_INSERT_REVISION = insert(t.revisions)
+_INSERT_EVENT = insert(t.audit_events)
+_TAKE_SEQ = (update(t.seq_counter).where(t.seq_counter.c.id == 1)
+             .values(value=t.seq_counter.c.value + 1).returning(t.seq_counter.c.value))
+
+
 class Reader:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     # --- configs ---------------------------------------------------------------------
     def head(self, name: str) -> ConfigHead | None:
-        row = self.connection.execute(select(t.configs).where(t.configs.c.name == name)).first()
+        row = self.connection.execute(_HEAD, {"name": name}).first()
         if row is None:
             return None
         return ConfigHead(row.name, row.current_version, bool(row.deleted), rows.from_us(row.updated_us))
 
     def revision(self, name: str, version: int) -> Revision | None:
-        row = self.connection.execute(
-            select(t.revisions).where(t.revisions.c.name == name, t.revisions.c.version == version)
-        ).first()
+        row = self.connection.execute(_REVISION, {"name": name, "version": version}).first()
         return rows.revision(row) if row else None
 
     def current(self, name: str) -> Revision | None:
-        head = self.head(name)
-        return self.revision(name, head.version) if head else None
+        row = self.connection.execute(_CURRENT, {"name": name}).first()
+        return rows.revision(row) if row else None
 
     def history(self, name: str, *, before: int | None = None, limit: int = 50) -> list[Revision]:
         query = select(t.revisions).where(t.revisions.c.name == name)
@@ -123,13 +143,12 @@ class Reader:
 
     def schema_for(self, name: str) -> SchemaRevision | None:
         """The schema that binds `name` now: the most specific live binding."""
-        bound = self.connection.execute(
-            select(t.schemas.c.pattern).where(
-                t.schemas.c.pattern.in_(candidate_patterns(name)), t.schemas.c.deleted.is_(False)
-            )
-        ).scalars().all()
+        bound = {
+            row.pattern: row
+            for row in self.connection.execute(_BINDINGS_FOR, {"patterns": candidate_patterns(name)})
+        }
         pattern = most_specific(bound, name)
-        return self.schema(pattern) if pattern else None
+        return rows.schema_revision(bound[pattern]) if pattern else None
 
     def schema_bindings(self) -> list[SchemaRevision]:
         patterns = self.connection.execute(
@@ -174,7 +193,7 @@ class Reader:
 
     # --- tokens ----------------------------------------------------------------------
     def token_by_hash(self, secret_hash: str) -> Token | None:
-        row = self.connection.execute(select(t.tokens).where(t.tokens.c.secret_hash == secret_hash)).first()
+        row = self.connection.execute(_TOKEN_BY_HASH, {"secret_hash": secret_hash}).first()
         return rows.token(row) if row else None
 
     def token(self, token_id: str) -> Token | None:
@@ -191,55 +210,45 @@ class Reader:
 class Writer(Reader):
     """Reads and writes inside one write transaction."""
 
-    def lock(self) -> None:
-        """Serialise writers: lock the counter row until commit (SQLite's BEGIN IMMEDIATE already does).
+    seq: int
+    wrote = False
 
-        Taken before anything is read, so every check a write makes (current version,
-        bound schema) still holds when it commits, and commit order is seq order.
+    def take_seq(self) -> None:
+        """Take this transaction's global seq, first thing.
+
+        The counter row stays locked until commit, which serialises writers: every check a
+        write makes (current version, bound schema) still holds when it commits, and commit
+        order is seq order. A transaction that stores nothing leaves a gap, never a repeat.
         """
-        self.connection.execute(select(t.seq_counter.c.value).where(t.seq_counter.c.id == 1).with_for_update())
-
-    def next_seq(self) -> int:
-        """Take the next global seq (under the lock taken by `lock`)."""
-        return int(
-            self.connection.execute(
-                update(t.seq_counter).where(t.seq_counter.c.id == 1)
-                .values(value=t.seq_counter.c.value + 1).returning(t.seq_counter.c.value)
-            ).scalar_one()
-        )
+        self.seq = int(self.connection.execute(_TAKE_SEQ).scalar_one())
 
     def insert_revision(self, revision: Revision) -> None:
-        values = {
-            "current_version": revision.version,
-            "deleted": revision.deleted,
-            "updated_us": rows.to_us(revision.created_at),
-        }
+        self.wrote = True
+        head = {"name": revision.name, "current_version": revision.version, "deleted": revision.deleted,
+                "updated_us": rows.to_us(revision.created_at)}
         if revision.version == 1:
-            self.connection.execute(insert(t.configs).values(name=revision.name, **values))
-        else:
-            done = self.connection.execute(
-                update(t.configs)
-                .where(t.configs.c.name == revision.name, t.configs.c.current_version == revision.version - 1)
-                .values(**values)
-            )
-            if done.rowcount != 1:  # cannot happen under `lock`; the guard keeps history linear regardless
-                raise Conflict(f"{revision.name} changed while this write was being made; retry")
-        self.connection.execute(
-            insert(t.revisions).values(
-                name=revision.name,
-                version=revision.version,
-                hash=revision.hash,
-                value=None if revision.deleted else canonical_json(revision.value),
-                deleted=revision.deleted,
-                author=revision.author,
-                message=revision.message,
-                parent=revision.parent,
-                created_us=rows.to_us(revision.created_at),
-                seq=revision.seq,
-            )
-        )
+            self.connection.execute(_INSERT_HEAD, head)
+        elif self.connection.execute(_ADVANCE_HEAD, {
+            "b_name": revision.name, "parent": revision.version - 1, "b_version": revision.version,
+            "b_deleted": revision.deleted, "b_updated_us": head["updated_us"],
+        }).rowcount != 1:
+            # Cannot happen under the seq lock; the guard keeps history linear regardless.
+            raise Conflict(f"{revision.name} changed while this write was being made; retry")
+        self.connection.execute(_INSERT_REVISION, {
+            "name": revision.name,
+            "version": revision.version,
+            "hash": revision.hash,
+            "value": None if revision.deleted else canonical_json(revision.value),
+            "deleted": revision.deleted,
+            "author": revision.author,
+            "message": revision.message,
+            "parent": revision.parent,
+            "created_us": rows.to_us(revision.created_at),
+            "seq": revision.seq,
+        })
 
     def insert_schema(self, schema: SchemaRevision) -> None:
+        self.wrote = True
         if schema.version == 1:
             self.connection.execute(
                 insert(t.schemas).values(pattern=schema.pattern, current_version=1, deleted=schema.deleted)
@@ -268,15 +277,15 @@ class Writer(Reader):
         message: str = "", before_hash: str | None = None, after_hash: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        self.connection.execute(
-            insert(t.audit_events).values(
-                seq=seq, time_us=rows.to_us(time), actor=actor, action=action, subject=subject,
-                message=message, before_hash=before_hash, after_hash=after_hash,
-                details=json.dumps(details or {}, sort_keys=True),
-            )
-        )
+        self.wrote = True
+        self.connection.execute(_INSERT_EVENT, {
+            "seq": seq, "time_us": rows.to_us(time), "actor": actor, "action": action, "subject": subject,
+            "message": message, "before_hash": before_hash, "after_hash": after_hash,
+            "details": json.dumps(details or {}, sort_keys=True),
+        })
 
     def insert_token(self, token: Token, secret_hash: str) -> None:
+        self.wrote = True
         self.connection.execute(
             insert(t.tokens).values(
                 id=token.id, name=token.name, secret_hash=secret_hash, role=token.role.value,
@@ -286,6 +295,7 @@ class Writer(Reader):
         )
 
     def revoke_token(self, token_id: str, now: dt.datetime) -> None:
+        self.wrote = True
         self.connection.execute(
             update(t.tokens).where(t.tokens.c.id == token_id, t.tokens.c.revoked_us.is_(None))
             .values(revoked_us=rows.to_us(now))
@@ -323,10 +333,12 @@ class SqlStore:
         if self._write_lock is not None:
             self._write_lock.acquire()
         try:
-            with self._write_engine.begin() as connection:
+            with self._write_engine.connect() as connection, connection.begin() as transaction:
                 writer = Writer(connection)
-                writer.lock()
+                writer.take_seq()
                 yield writer
+                if not writer.wrote:
+                    transaction.rollback()  # nothing stored: give the seq back
         except IntegrityError as exc:
             # Two writers raced past our checks (e.g. two first versions of one name):
             # the database's constraints caught it; the loser sees a conflict.
