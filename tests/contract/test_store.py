@@ -248,3 +248,13 @@ def test_the_last_active_admin_token_cannot_be_revoked(svc) -> None:
     with pytest.raises(Unauthorized):
         svc.tokens.authenticate(secret)
     assert second.active
+
+
+def test_a_revoked_token_stops_working_at_once_even_when_recently_verified(svc) -> None:
+    secret, created = svc.tokens.create(ADMIN, "viewer", ["*"], "dashboard")
+    assert svc.tokens.authenticate(secret).id == created.id
+    assert svc.tokens.cached(secret) is not None
+    svc.tokens.revoke(ADMIN, created.id)
+    assert svc.tokens.cached(secret) is None
+    with pytest.raises(Unauthorized, match="revoked"):
+        svc.tokens.authenticate(secret)

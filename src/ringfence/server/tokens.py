@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 
 from ringfence.core.access import Action, require
@@ -20,6 +21,7 @@ from ringfence.server.configs import Clock
 from ringfence.store.sql import SqlStore
 
 PREFIX = "rf_"
+CACHE_SECONDS = 2.0
 BOOTSTRAP_NAME = "bootstrap-admin"
 
 
@@ -45,12 +47,30 @@ class TokenService:
     def __init__(self, store: SqlStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        # Verified tokens, by hash, with when they were checked: most requests then skip a
+        # database round trip. Revoking drops the entry here at once; another replica notices
+        # within CACHE_SECONDS.
+        self._cache: dict[str, tuple[Token, float]] = {}
+
+    def cached(self, secret: str | None) -> Token | None:
+        """The active token for `secret` if it was verified less than CACHE_SECONDS ago."""
+        if not secret:
+            return None
+        found = self._cache.get(hash_secret(secret))
+        if found is None or time.monotonic() - found[1] > CACHE_SECONDS:
+            return None
+        return found[0]
 
     def authenticate(self, secret: str | None) -> Token:
         if not secret:
             raise Unauthorized("this endpoint needs a bearer token: send Authorization: Bearer <token>")
+        secret_hash = hash_secret(secret)
         with self.store.read() as reader:
-            token = reader.token_by_hash(hash_secret(secret))
+            token = reader.token_by_hash(secret_hash)
+        if token is not None and token.active:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[secret_hash] = (token, time.monotonic())
         if token is None:
             raise Unauthorized("the bearer token is not valid; check it, or ask an admin for a new one")
         if not token.active:
@@ -105,6 +125,7 @@ class TokenService:
             ):
                 raise Conflict(f"{token_id} is the last active admin token; revoking it would lock every "
                                "admin out: create another admin token first")
+            self._cache = {h: entry for h, entry in self._cache.items() if entry[0].id != token_id}
             if token.active:
                 seq = tx.seq
                 tx.revoke_token(token_id, now)

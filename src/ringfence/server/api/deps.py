@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ringfence.core.documents import parse
@@ -34,10 +35,15 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def caller(
+async def caller(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> Token:
-    return services(request).tokens.authenticate(credentials.credentials if credentials else None)
+    tokens = services(request).tokens
+    secret = credentials.credentials if credentials else None
+    token = tokens.cached(secret)
+    if token is None:
+        token = await run_in_threadpool(tokens.authenticate, secret)
+    return token
 
 
 async def json_object(request: Request) -> dict[str, Any]:
