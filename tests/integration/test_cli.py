@@ -355,3 +355,12 @@ def test_toml_output_reads_back_as_the_same_value(value: dict[str, Any]) -> None
 def test_toml_output_refuses_what_toml_cannot_hold(value: Any) -> None:
     with pytest.raises(CliError, match="use --format json or yaml"):
         to_toml(value)
+
+
+def test_serve_on_an_unopenable_database_says_why_without_a_traceback(work: Path) -> None:
+    done = ringfence("serve", "--port", str(free_port()), "--db", f"sqlite:///{work}/missing/dir/x.db",
+                     cwd=work, url=None, token=None)
+    assert done.code != 0
+    assert "cannot open the database" in done.err
+    assert "directory exists" in done.err
+    assert "Traceback" not in done.err + done.out

@@ -51,13 +51,7 @@ def history(
     if as_json:
         output.print_json(data)
         return
-    output.table(
-        ["version", "when (UTC)", "author", "message", "hash"],
-        ([r["version"], output.when(r["created_at"]), r["author"],
-          ("(deleted) " if r.get("deleted") else "") + r["message"], output.short_hash(r["hash"])]
-         for r in data["items"]),
-        title=name,
-    )
+    output.history_table(data["items"], name, "deleted")
 
 
 def diff(

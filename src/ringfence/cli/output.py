@@ -128,6 +128,17 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     stdout.print(grid)
 
 
+def history_table(items: Iterable[dict[str, Any]], title: str, deleted_label: str) -> None:
+    """Versions of a config or a schema binding, newest first."""
+    table(
+        ["version", "when (UTC)", "author", "message", "hash"],
+        ([item["version"], when(item["created_at"]), item["author"],
+          (f"({deleted_label}) " if item.get("deleted") else "") + item["message"], short_hash(item["hash"])]
+         for item in items),
+        title=title,
+    )
+
+
 def short_hash(digest: str) -> str:
     return digest.removeprefix("sha256:")[:12]
 

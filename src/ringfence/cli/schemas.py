@@ -69,13 +69,7 @@ def schema_history(ctx: typer.Context, pattern: Pattern, as_json: JsonFlag = Fal
     if as_json:
         output.print_json(data)
         return
-    output.table(
-        ["version", "when (UTC)", "author", "message", "hash"],
-        ([s["version"], output.when(s["created_at"]), s["author"],
-          ("(unset) " if s.get("deleted") else "") + s["message"], output.short_hash(s["hash"])]
-         for s in data["items"]),
-        title=f"schema {pattern}",
-    )
+    output.history_table(data["items"], f"schema {pattern}", "unset")
 
 
 @app.command("unset")

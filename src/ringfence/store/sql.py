@@ -358,7 +358,14 @@ class SqlStore:
 def open_store(url: str, *, synchronous: str = "FULL") -> SqlStore:
     """Open the database at `url`, migrating it to the newest schema first."""
     engine = make_engine(url, synchronous=synchronous)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0]
+        hint = ("check that the directory exists and is writable" if engine.dialect.name == "sqlite"
+                else "check that PostgreSQL is running and the URL, user and database are right")
+        raise StoreUnavailable(f"cannot open the database {describe(url)}: {reason}; {hint}") from None
     return SqlStore(engine)
 
 
