@@ -51,13 +51,18 @@ class Revision:
 
 
 @dataclass(frozen=True, slots=True)
-class SchemaRevision:
-    """One version of the schema bound to a name pattern. A tombstone unbinds it."""
+class Binding:
+    """One version of a document bound to a name pattern: a schema, or a rollout policy.
 
+    Bindings are versioned and audited like configs; the most specific live one binds a
+    config. A tombstone (`deleted`) unbinds the pattern.
+    """
+
+    kind: str  # "schema" or "policy"
     pattern: str
     version: int
     hash: str
-    schema: Any
+    document: Any
     author: str
     message: str
     created_at: dt.datetime
@@ -69,7 +74,7 @@ class SchemaRevision:
             "pattern": self.pattern,
             "version": self.version,
             "hash": self.hash,
-            "schema": self.schema,
+            self.kind: self.document,
             "author": self.author,
             "message": self.message,
             "created_at": self.created_at.isoformat(),

@@ -12,13 +12,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ringfence import __version__
+from ringfence.core.access import Action
+from ringfence.core.validation import check_schema
 from ringfence.plugins import load_validators
 from ringfence.server import problems
-from ringfence.server.api import audit, configs, health, schemas, tokens
+from ringfence.server.api import audit, bindings, configs, health, tokens
 from ringfence.server.api.deps import Services
+from ringfence.server.bindings import BindingService, schema_breakage
 from ringfence.server.configs import Clock, ConfigService
 from ringfence.server.limits import BodyLimit
-from ringfence.server.schemas import SchemaService
 from ringfence.server.settings import Settings
 from ringfence.server.tokens import TokenService
 from ringfence.store.sql import SqlStore
@@ -33,7 +35,8 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
     return Services(
         store=store,
         configs=ConfigService(store, validators, clock),
-        schemas=SchemaService(store, clock),
+        schemas=BindingService(store, clock, kind="schema", action=Action.BIND_SCHEMA, check=check_schema,
+                               breakage=schema_breakage),
         tokens=TokenService(store, clock),
     )
 
@@ -56,8 +59,8 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
-    for module in (health, configs, schemas, audit, tokens):
-        app.include_router(module.router)
+    for router in (health.router, configs.router, bindings.schemas, audit.router, tokens.router):
+        app.include_router(router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

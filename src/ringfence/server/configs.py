@@ -11,7 +11,7 @@ from ringfence.core import diff as structural
 from ringfence.core.access import Action, require
 from ringfence.core.canonical import content_hash
 from ringfence.core.documents import json_problems
-from ringfence.core.model import Revision, SchemaRevision, Token
+from ringfence.core.model import Binding, Revision, Token
 from ringfence.core.names import check_name
 from ringfence.core.validation import Validator, compile_schema, validate
 from ringfence.errors import (
@@ -43,7 +43,7 @@ class Check:
     problems: list[Problem]
     changes: list[structural.Change]
     current_version: int | None
-    schema: SchemaRevision | None = None
+    schema: Binding | None = None
 
 
 def check_message(message: str) -> str:
@@ -118,19 +118,19 @@ class ConfigService:
         return structural.diff(a.value, b.value)
 
     # --- checks ----------------------------------------------------------------------
-    def problems(self, reader: Reader, name: str, value: Any) -> tuple[list[Problem], SchemaRevision | None]:
+    def problems(self, reader: Reader, name: str, value: Any) -> tuple[list[Problem], Binding | None]:
         problems = json_problems(value)
         if problems:
             return problems, None
-        schema = reader.schema_for(name)
+        schema = reader.binding_for("schema", name)
         return validate(name, value, self._compiled(schema) if schema else None, self.validators), schema
 
-    def _compiled(self, schema: SchemaRevision) -> Any:
+    def _compiled(self, schema: Binding) -> Any:
         compiled = self._schemas.get(schema.hash)
         if compiled is None:
             if len(self._schemas) >= 256:
                 self._schemas.clear()
-            compiled = self._schemas[schema.hash] = compile_schema(schema.schema)
+            compiled = self._schemas[schema.hash] = compile_schema(schema.document)
         return compiled
 
     def check(self, token: Token, name: str, value: Any) -> Check:

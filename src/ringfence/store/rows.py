@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from ringfence.core.model import AuditEvent, Revision, Role, SchemaRevision, Token
+from ringfence.core.model import AuditEvent, Binding, Revision, Role, Token
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -36,12 +36,13 @@ def revision(row: Any, *, with_value: bool = True) -> Revision:
     )
 
 
-def schema_revision(row: Any) -> SchemaRevision:
-    return SchemaRevision(
+def binding(row: Any) -> Binding:
+    return Binding(
+        kind=row.kind,
         pattern=row.pattern,
         version=row.version,
         hash=row.hash,
-        schema=json.loads(row.schema) if row.schema is not None else None,
+        document=json.loads(row.document) if row.document is not None else None,
         author=row.author,
         message=row.message,
         created_at=from_us(row.created_us),

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ringfence.core.canonical import canonical_json
-from ringfence.core.model import AuditEvent, Revision, SchemaRevision, Token
+from ringfence.core.model import AuditEvent, Binding, Revision, Token
 from ringfence.core.names import MATCH_ALL, most_specific
 from ringfence.errors import Conflict, InvalidInput, RingfenceError
 from ringfence.store import rows
@@ -60,10 +60,11 @@ _REVISION = select(t.revisions).where(t.revisions.c.name == bindparam("name"),
 _CURRENT = select(t.revisions).join(
     t.configs, (t.configs.c.name == t.revisions.c.name) & (t.configs.c.current_version == t.revisions.c.version)
 ).where(t.configs.c.name == bindparam("name"))
-_BINDINGS_FOR = select(t.schema_revisions).join(
-    t.schemas, (t.schemas.c.pattern == t.schema_revisions.c.pattern)
-    & (t.schemas.c.current_version == t.schema_revisions.c.version)
-).where(t.schemas.c.pattern.in_(bindparam("patterns", expanding=True)), t.schemas.c.deleted.is_(False))
+_B, _BR = t.bindings, t.binding_revisions
+_LIVE_BINDINGS = select(_BR).join(
+    _B, (_B.c.kind == _BR.c.kind) & (_B.c.pattern == _BR.c.pattern) & (_B.c.current_version == _BR.c.version)
+).where(_B.c.kind == bindparam("kind"), _B.c.deleted.is_(False))
+_BINDINGS_FOR = _LIVE_BINDINGS.where(_B.c.pattern.in_(bindparam("patterns", expanding=True)))
 _TOKEN_BY_HASH = select(t.tokens).where(t.tokens.c.secret_hash == bindparam("secret_hash"))
 _INSERT_HEAD = insert(t.configs)
 _ADVANCE_HEAD = (update(t.configs)
@@ -125,45 +126,39 @@ class Reader:
     def last_seq(self) -> int:
         return int(self.connection.execute(select(t.seq_counter.c.value)).scalar_one())
 
-    # --- schemas ---------------------------------------------------------------------
-    def schema(self, pattern: str, version: int | None = None) -> SchemaRevision | None:
+    # --- bindings (schemas, policies) -------------------------------------------------
+    def binding(self, kind: str, pattern: str, version: int | None = None) -> Binding | None:
+        """A version of what is bound to `pattern` (the current one by default), tombstones included."""
         if version is None:
             current = self.connection.execute(
-                select(t.schemas.c.current_version).where(t.schemas.c.pattern == pattern)
+                select(_B.c.current_version).where(_B.c.kind == kind, _B.c.pattern == pattern)
             ).scalar()
             if current is None:
                 return None
             version = int(current)
         row = self.connection.execute(
-            select(t.schema_revisions).where(
-                t.schema_revisions.c.pattern == pattern, t.schema_revisions.c.version == version
-            )
+            select(_BR).where(_BR.c.kind == kind, _BR.c.pattern == pattern, _BR.c.version == version)
         ).first()
-        return rows.schema_revision(row) if row else None
+        return rows.binding(row) if row else None
 
-    def schema_for(self, name: str) -> SchemaRevision | None:
-        """The schema that binds `name` now: the most specific live binding."""
+    def binding_for(self, kind: str, name: str) -> Binding | None:
+        """What binds config `name` now: the most specific live binding of that kind."""
         bound = {
             row.pattern: row
-            for row in self.connection.execute(_BINDINGS_FOR, {"patterns": candidate_patterns(name)})
+            for row in self.connection.execute(_BINDINGS_FOR, {"kind": kind, "patterns": candidate_patterns(name)})
         }
         pattern = most_specific(bound, name)
-        return rows.schema_revision(bound[pattern]) if pattern else None
+        return rows.binding(bound[pattern]) if pattern else None
 
-    def schema_bindings(self) -> list[SchemaRevision]:
-        patterns = self.connection.execute(
-            select(t.schemas.c.pattern).where(t.schemas.c.deleted.is_(False)).order_by(t.schemas.c.pattern)
-        ).scalars().all()
-        return [s for p in patterns if (s := self.schema(p)) is not None]
+    def bindings(self, kind: str) -> list[Binding]:
+        """Every live binding of a kind, by pattern."""
+        query = _LIVE_BINDINGS.order_by(_B.c.pattern)
+        return [rows.binding(r) for r in self.connection.execute(query, {"kind": kind})]
 
-    def schema_history(self, pattern: str, *, limit: int = 50) -> list[SchemaRevision]:
-        query = (
-            select(t.schema_revisions)
-            .where(t.schema_revisions.c.pattern == pattern)
-            .order_by(t.schema_revisions.c.version.desc())
-            .limit(limit)
-        )
-        return [rows.schema_revision(r) for r in self.connection.execute(query)]
+    def binding_history(self, kind: str, pattern: str, *, limit: int = 50) -> list[Binding]:
+        query = (select(_BR).where(_BR.c.kind == kind, _BR.c.pattern == pattern)
+                 .order_by(_BR.c.version.desc()).limit(limit))
+        return [rows.binding(r) for r in self.connection.execute(query)]
 
     # --- audit -----------------------------------------------------------------------
     def audit(
@@ -247,30 +242,27 @@ class Writer(Reader):
             "seq": revision.seq,
         })
 
-    def insert_schema(self, schema: SchemaRevision) -> None:
+    def insert_binding(self, binding: Binding) -> None:
         self.wrote = True
-        if schema.version == 1:
-            self.connection.execute(
-                insert(t.schemas).values(pattern=schema.pattern, current_version=1, deleted=schema.deleted)
-            )
+        key = {"kind": binding.kind, "pattern": binding.pattern}
+        if binding.version == 1:
+            self.connection.execute(insert(_B).values(**key, current_version=1, deleted=binding.deleted))
         else:
             self.connection.execute(
-                update(t.schemas).where(t.schemas.c.pattern == schema.pattern)
-                .values(current_version=schema.version, deleted=schema.deleted)
+                update(_B).where(_B.c.kind == binding.kind, _B.c.pattern == binding.pattern)
+                .values(current_version=binding.version, deleted=binding.deleted)
             )
-        self.connection.execute(
-            insert(t.schema_revisions).values(
-                pattern=schema.pattern,
-                version=schema.version,
-                hash=schema.hash,
-                schema=None if schema.deleted else canonical_json(schema.schema),
-                deleted=schema.deleted,
-                author=schema.author,
-                message=schema.message,
-                created_us=rows.to_us(schema.created_at),
-                seq=schema.seq,
-            )
-        )
+        self.connection.execute(insert(_BR).values(
+            **key,
+            version=binding.version,
+            hash=binding.hash,
+            document=None if binding.deleted else canonical_json(binding.document),
+            deleted=binding.deleted,
+            author=binding.author,
+            message=binding.message,
+            created_us=rows.to_us(binding.created_at),
+            seq=binding.seq,
+        ))
 
     def append_event(
         self, *, seq: int, time: dt.datetime, actor: str, action: str, subject: str,

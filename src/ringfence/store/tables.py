@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -64,26 +65,30 @@ revisions = Table(
     Column("seq", BigInteger, nullable=False, unique=True),
 )
 
-schemas = Table(
-    "schemas",
+# Documents bound to name patterns (kind "schema" or "policy"), versioned like configs.
+bindings = Table(
+    "bindings",
     metadata,
+    Column("kind", String(20), primary_key=True),
     Column("pattern", String(600), primary_key=True),
     Column("current_version", Integer, nullable=False),
     Column("deleted", Boolean, nullable=False),
 )
 
-schema_revisions = Table(
-    "schema_revisions",
+binding_revisions = Table(
+    "binding_revisions",
     metadata,
-    Column("pattern", String(600), ForeignKey("schemas.pattern"), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("pattern", String(600), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("hash", String(80), nullable=False),
-    Column("schema", Text, nullable=True),
+    Column("document", Text, nullable=True),
     Column("deleted", Boolean, nullable=False),
     Column("author", String(200), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_us", BigInteger, nullable=False),
-    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("seq", BigInteger, nullable=False),
+    ForeignKeyConstraint(["kind", "pattern"], ["bindings.kind", "bindings.pattern"]),
 )
 
 audit_events = Table(

@@ -21,7 +21,7 @@ def visible(token: Token, event: AuditEvent) -> bool:
     kind, _, rest = event.subject.partition(":")
     if kind == "token" and rest:
         return may(token, Action.MANAGE_TOKENS)
-    if kind == "schema" and rest:
+    if kind in ("schema", "policy") and rest:
         return covers_pattern(token, rest)
     return in_scope(token, event.subject)
 

@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ringfence.core.documents import parse
 from ringfence.core.model import Token
 from ringfence.errors import InvalidInput, Problem
+from ringfence.server.bindings import BindingService
 from ringfence.server.configs import ConfigService
-from ringfence.server.schemas import SchemaService
 from ringfence.server.tokens import TokenService
 from ringfence.store.sql import SqlStore
 
@@ -27,7 +27,7 @@ bearer = HTTPBearer(auto_error=False, description="a ringfence token: `Authoriza
 class Services:
     store: SqlStore
     configs: ConfigService
-    schemas: SchemaService
+    schemas: BindingService
     tokens: TokenService
 
 
