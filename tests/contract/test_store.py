@@ -97,11 +97,15 @@ def test_unchanged_push_stores_nothing(svc, store) -> None:
 def test_every_write_appends_an_audit_event_in_the_same_transaction(svc, store) -> None:
     pushed = svc.configs.push(ADMIN, "a/b", {"x": 1}, expected=None, message="why")
     with store.read() as reader:
-        [event] = reader.audit(subject="a/b")
+        [event] = reader.audit(subject="a/b", action="config.push")
+        [started] = reader.audit(subject="a/b", action="rollout.start")
     assert (event.actor, event.action, event.message) == ("alice", "config.push", "why")
     assert event.after_hash == pushed.revision.hash
     assert event.before_hash is None
     assert event.seq == pushed.revision.seq
+    assert pushed.rollout is not None
+    assert started.seq == event.seq, "the push starts its rollout in the same transaction"
+    assert started.details["rollout"] == pushed.rollout.id
 
 
 def test_stale_or_missing_expected_version_is_a_conflict_and_stores_nothing(svc, store) -> None:
@@ -159,7 +163,7 @@ def test_binding_a_schema_that_current_configs_break_is_refused_unless_forced(sv
 
 def test_delete_leaves_a_tombstone_and_history(svc) -> None:
     svc.configs.push(ADMIN, "a/b", {"x": 1}, expected=None, message="m")
-    tombstone = svc.configs.delete(ADMIN, "a/b", expected=1, message="gone")
+    tombstone = svc.configs.delete(ADMIN, "a/b", expected=1, message="gone").revision
     assert tombstone.deleted and tombstone.version == 2
     with pytest.raises(NotFound, match="deleted at version 2"):
         svc.configs.current(ADMIN, "a/b")
@@ -208,8 +212,10 @@ def test_audit_filters_by_subject_actor_action_and_time(svc, store, clock) -> No
     svc.configs.push(bob, "a/two", {"x": 1}, expected=None, message="m")
     svc.configs.delete(bob, "a/two", expected=1, message="m")
     with store.read() as reader:
-        assert [e.subject for e in reader.audit(actor="bob")] == ["a/two", "a/two"]
-        assert [e.action for e in reader.audit(subject="a/two")] == ["config.delete", "config.push"]
+        assert [e.action for e in reader.audit(actor="bob") if e.action.startswith("config.")] == [
+            "config.delete", "config.push"]
+        assert [e.action for e in reader.audit(subject="a/two")] == [
+            "rollout.start", "rollout.supersede", "config.delete", "rollout.start", "config.push"]
         assert [e.subject for e in reader.audit(action="config.push", since=middle)] == ["a/two"]
         assert [e.subject for e in reader.audit(action="config.push", until=middle)] == ["a/one"]
 

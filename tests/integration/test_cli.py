@@ -270,7 +270,8 @@ def test_audit_shows_the_pushes(server: ServerProcess, work: Path) -> None:
     config.write_text('{"on": true}\n')
     ringfence("push", "audited/flags.json", "-m", "switch on", cwd=work, url=server.url)
     events = ringfence("audit", "--subject", "audited/flags", "--json", cwd=work, url=server.url).json["items"]
-    assert [(e["action"], e["message"]) for e in events] == [("config.push", "switch on"), ("config.push", "off")]
+    pushes = [(e["action"], e["message"]) for e in events if e["action"].startswith("config.")]
+    assert pushes == [("config.push", "switch on"), ("config.push", "off")]
     table = ringfence("audit", "--subject", "audited/flags", "--action", "config.push", cwd=work, url=server.url)
     assert table.code == 0, table.err
     assert "switch on" in table.out and "config.push" in table.out

@@ -104,12 +104,11 @@ def delete(ctx: typer.Context, name: Name, message: Message, as_json: JsonFlag =
     expected = client.head_version(name)
     if expected is None:
         raise CliError(f"config {name!r} does not exist", ExitCode.NOT_FOUND)
-    tombstone = client.request("DELETE", path("/v1/configs", name), if_match=expected,
-                               body={"message": message})
+    result = client.request("DELETE", path("/v1/configs", name), if_match=expected, body={"message": message})
     if as_json:
-        output.print_json(tombstone)
+        output.print_json(result)
         return
-    output.say(f"{name}: deleted at version {tombstone['version']}")
+    output.say(f"{name}: deleted at version {result['revision']['version']}")
 
 
 def list_configs(

@@ -14,18 +14,21 @@ class Action(StrEnum):
     READ_AUDIT = "read_audit"
     WRITE = "write"                # push, revert, delete configs
     BIND_SCHEMA = "bind_schema"
-    DECIDE = "decide"              # promote or roll back a rollout
+    STEER = "steer"                # pause, resume, abort or roll back a rollout: toward safety
+    DECIDE = "decide"              # promote a rollout past its analysis; bind rollout policies
+    REGISTER = "register"          # an instance joining the fleet and reporting in
+    EMERGENCY = "emergency"        # push with short bakes (the rings still run)
     MANAGE_TOKENS = "manage_tokens"
 
 
 _ALLOWED: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.READ, Action.READ_AUDIT}),
-    Role.EDITOR: frozenset({Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA}),
+    Role.EDITOR: frozenset({Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER}),
     Role.APPROVER: frozenset(
-        {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.DECIDE}
+        {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE}
     ),
     Role.ADMIN: frozenset(Action),
-    Role.SDK: frozenset({Action.READ}),
+    Role.SDK: frozenset({Action.READ, Action.REGISTER}),
 }
 
 

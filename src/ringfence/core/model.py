@@ -12,10 +12,10 @@ class Role(StrEnum):
     """What a token may do; see `ringfence.core.access` for the exact rules."""
 
     VIEWER = "viewer"      # read configs, history, diffs, schemas and the audit log in scope
-    EDITOR = "editor"      # + push, revert, delete configs and bind schemas in scope
-    APPROVER = "approver"  # + decide on rollouts (promote, roll back) in scope
+    EDITOR = "editor"      # + push, revert, delete configs, bind schemas; pause, resume, abort, roll back
+    APPROVER = "approver"  # + promote rollouts past their analysis, bind rollout policies
     ADMIN = "admin"        # everything, including tokens
-    SDK = "sdk"            # what a service instance needs: read its configs in scope
+    SDK = "sdk"            # what a service instance needs: register, read its configs in scope
 
 
 @dataclass(frozen=True, slots=True)

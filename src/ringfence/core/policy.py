@@ -16,6 +16,7 @@ a policy is reported at once, with its JSON pointer.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -107,11 +108,15 @@ def parse_duration(value: Any) -> float:
         raise ValueError("not a duration")
     if isinstance(value, int | float):
         if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str) and (found := _DURATION.match(value.strip())):
-        return float(found[1]) * _UNITS[found[2]]
-    raise ValueError("not a duration")
+            raise ValueError("negative")
+        seconds = float(value) if value < 2**64 else math.inf  # float() of a huge int raises OverflowError
+    elif isinstance(value, str) and (found := _DURATION.match(value.strip())):
+        seconds = float(found[1]) * _UNITS[found[2]]
+    else:
+        raise ValueError("not a duration")
+    if not math.isfinite(seconds):  # NaN or infinite bakes never elapse, and cannot be stored as JSON
+        raise ValueError("not a finite duration")
+    return seconds
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -213,14 +218,19 @@ def parse_policy(document: Any) -> Policy:
     if not isinstance(raw, list) or not raw:
         problems.append(Problem("/stages", "a policy needs a non-empty list of stages", "policy"))
     else:
+        seen: set[str] = set()
         for index, node in enumerate(raw):
             stage = _stage(node, f"/stages/{index}", index, problems)
             if stage is not None:
                 stages.append(stage)
-        names = [s.name for s in stages]
-        for index, name in enumerate(names):
-            if name in names[:index]:
-                problems.append(Problem(f"/stages/{index}/name", f"stage name {name!r} is used twice", "policy"))
+            # Point at the stage as written (a broken stage before it is skipped in `stages`), and
+            # only compare names the author wrote, not the placeholder an invalid name gets.
+            name = node.get("name") if isinstance(node, dict) else None
+            if stage is not None and stage.name == name:
+                if name in seen:
+                    problems.append(Problem(f"/stages/{index}/name", f"stage name {name!r} is used twice",
+                                            "policy"))
+                seen.add(name)
     on_failure = document.get("on_failure", "rollback")
     if on_failure not in ON_FAILURE:
         problems.append(Problem("/on_failure", f"on_failure must be rollback or pause, not {on_failure!r}", "policy"))

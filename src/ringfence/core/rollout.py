@@ -99,6 +99,17 @@ class Rollout:
         """The revision instances outside the rollout's members run."""
         return self.to_version if self.state is State.COMPLETED else self.from_version
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "config": self.config, "from_version": self.from_version, "to_version": self.to_version,
+            "state": self.state.value, "stage": self.stage, "stage_name": self.policy.stages[self.stage].name,
+            "stage_started_at": self.stage_started_at.isoformat() if self.stage_started_at else None,
+            "reason": self.reason, "emergency": self.emergency, "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by, "policy": self.policy.to_json(),
+            "outcomes": [{"stage": o.stage, "how": o.how, "by": o.by, "reason": o.reason, "at": o.at.isoformat()}
+                         for o in self.outcomes],
+        }
+
     def assigned(self, member: bool) -> int | None:
         """The revision an instance must run, given whether it is one of the rollout's members."""
         if self.state is State.COMPLETED or (self.active and member):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ringfence.core import diff as structural
 from ringfence.core.access import Action, require
@@ -13,6 +13,7 @@ from ringfence.core.canonical import content_hash
 from ringfence.core.documents import json_problems
 from ringfence.core.model import Binding, Revision, Token
 from ringfence.core.names import check_name
+from ringfence.core.rollout import Rollout
 from ringfence.core.validation import Validator, compile_schema, validate
 from ringfence.errors import (
     Conflict,
@@ -22,9 +23,14 @@ from ringfence.errors import (
     Problem,
     ValidationFailed,
 )
-from ringfence.store.sql import Reader, SqlStore
+from ringfence.store.sql import Reader, SqlStore, Writer
 
 Clock = Callable[[], dt.datetime]
+
+
+class RevisionHook(Protocol):
+    def __call__(self, tx: Writer, revision: Revision, actor: str, now: dt.datetime, *,
+                 emergency: bool) -> Rollout: ...
 TOMBSTONE_HASH = content_hash(None)
 
 
@@ -33,6 +39,7 @@ class PushResult:
     revision: Revision
     changes: list[structural.Change]
     changed: bool  # False when the value equals the current one: nothing was stored
+    rollout: Rollout | None = None  # the rollout the new revision started
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,14 @@ def check_expected(subject: str, current: int | None, expected: int | None) -> N
 
 
 class ConfigService:
-    def __init__(self, store: SqlStore, validators: Sequence[Validator], clock: Clock) -> None:
+    def __init__(self, store: SqlStore, validators: Sequence[Validator], clock: Clock,
+                 on_revision: RevisionHook | None = None) -> None:
         self.store = store
         self.validators = list(validators)
         self.clock = clock
+        # Called in the write transaction of every new revision: rollouts start there, so a
+        # change is never stored without the rollout that carries it to the fleet.
+        self.on_revision = on_revision
         self._schemas: dict[str, Any] = {}  # schema hash -> compiled validator
 
     # --- reads -----------------------------------------------------------------------
@@ -145,9 +156,11 @@ class ConfigService:
     # --- writes ----------------------------------------------------------------------
     def push(
         self, token: Token, name: str, value: Any, *, expected: int | None, message: str,
-        action: str = "config.push", details: dict[str, Any] | None = None,
+        action: str = "config.push", details: dict[str, Any] | None = None, emergency: bool = False,
     ) -> PushResult:
         require(token, Action.WRITE, check_name(name))
+        if emergency:
+            require(token, Action.EMERGENCY)
         message = check_message(message)
         with self.store.write() as tx:
             current = tx.current(name)
@@ -178,9 +191,10 @@ class ConfigService:
                 before_hash=current.hash if current else None, after_hash=new_hash,
                 details={"version": revision.version, "parent": version,
                          "schema": f"{schema.pattern}@{schema.version}" if schema else None,
-                         "changes": structural.summary(changes), **(details or {})},
+                         "changes": structural.summary(changes), "emergency": emergency, **(details or {})},
             )
-        return PushResult(revision, changes, changed=True)
+            rollout = self.on_revision(tx, revision, token.name, now, emergency=emergency) if self.on_revision else None
+        return PushResult(revision, changes, changed=True, rollout=rollout)
 
     def revert(self, token: Token, name: str, to: int, *, expected: int | None, message: str) -> PushResult:
         target = self.revision(token, name, to)
@@ -191,7 +205,7 @@ class ConfigService:
             action="config.revert", details={"reverted_to": to},
         )
 
-    def delete(self, token: Token, name: str, *, expected: int | None, message: str) -> Revision:
+    def delete(self, token: Token, name: str, *, expected: int | None, message: str) -> PushResult:
         require(token, Action.WRITE, check_name(name))
         message = check_message(message)
         with self.store.write() as tx:
@@ -215,4 +229,6 @@ class ConfigService:
                 message=message, before_hash=current.hash, after_hash=None,
                 details={"version": tombstone.version, "parent": current.version},
             )
-        return tombstone
+            # A deletion reaches the fleet ring by ring too.
+            rollout = self.on_revision(tx, tombstone, token.name, now, emergency=False) if self.on_revision else None
+        return PushResult(tombstone, structural.diff(current.value, None), changed=True, rollout=rollout)

@@ -153,3 +153,13 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
                  "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         for status in sorted({400, 401, 403, 404, 413, 422, 503, *statuses})
     }
+
+
+def ok(description: str, schema: dict[str, Any], status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI `responses` entry for a JSON success body described by a JSON Schema."""
+    return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def listing(item: dict[str, Any]) -> dict[str, Any]:
+    """The schema of `{"items": [...]}`, the shape of every list the API returns."""
+    return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}

@@ -51,6 +51,10 @@ SETTINGS = [
     Setting("disabled_validators", (), "Comma-separated names of validator plugins not to run.", _names),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
     Setting("worker_threads", 8, "Threads that run database work; more mostly add GIL contention.", int),
+    Setting("controller_interval", 1.0, "Seconds between controller ticks (0 turns the controller off).", float),
+    Setting("instance_silent_after", 30.0, "Seconds without a heartbeat before an instance counts as silent.",
+            float),
+    Setting("instance_gone_after", 300.0, "Seconds without a heartbeat before an instance counts as gone.", float),
 ]
 
 
@@ -65,6 +69,9 @@ class Settings:
     disabled_validators: tuple[str, ...] = ()
     log_level: str = "info"
     worker_threads: int = 8
+    controller_interval: float = 1.0
+    instance_silent_after: float = 30.0
+    instance_gone_after: float = 300.0
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

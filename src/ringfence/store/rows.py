@@ -6,7 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from ringfence.core.fleet import Instance
 from ringfence.core.model import AuditEvent, Binding, Revision, Role, Token
+from ringfence.core.policy import policy_from_json
+from ringfence.core.rollout import Rollout, StageOutcome, State
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -76,3 +79,37 @@ def token(row: Any) -> Token:
         created_by=row.created_by,
         revoked_at=from_us(row.revoked_us) if row.revoked_us is not None else None,
     )
+
+
+def instance(row: Any) -> Instance:
+    return Instance(
+        id=row.id, service=row.service, region=row.region, zone=row.zone, labels=json.loads(row.labels),
+        configs=tuple(json.loads(row.configs)), sdk_version=row.sdk_version,
+        registered_at=from_us(row.registered_us), last_seen=from_us(row.last_seen_us),
+        started_at=from_us(row.started_us) if row.started_us is not None else None,
+        stopped_at=from_us(row.stopped_us) if row.stopped_us is not None else None,
+    )
+
+
+def rollout(row: Any) -> Rollout:
+    return Rollout(
+        id=str(row.id), config=row.config, from_version=row.from_version, to_version=row.to_version,
+        policy=policy_from_json(json.loads(row.policy)), created_at=from_us(row.created_us),
+        created_by=row.created_by, emergency=bool(row.emergency), state=State(row.state), stage=row.stage,
+        stage_started_at=from_us(row.stage_started_us) if row.stage_started_us is not None else None,
+        reason=row.reason,
+        outcomes=tuple(StageOutcome(o["stage"], o["how"], o["by"], o["reason"], dt.datetime.fromisoformat(o["at"]))
+                       for o in json.loads(row.outcomes)),
+    )
+
+
+def rollout_values(rollout: Rollout) -> dict[str, Any]:
+    """The columns a rollout's state lives in (not its id, creation time or seq)."""
+    return {
+        "config": rollout.config, "from_version": rollout.from_version, "to_version": rollout.to_version,
+        "policy": json.dumps(rollout.policy.to_json(), sort_keys=True), "state": rollout.state.value,
+        "stage": rollout.stage,
+        "stage_started_us": to_us(rollout.stage_started_at) if rollout.stage_started_at else None,
+        "reason": rollout.reason, "emergency": rollout.emergency, "created_by": rollout.created_by,
+        "outcomes": json.dumps(rollout.to_json()["outcomes"]),
+    }

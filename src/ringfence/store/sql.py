@@ -32,7 +32,9 @@ from ringfence.errors import Conflict, InvalidInput, RingfenceError
 from ringfence.store import rows
 from ringfence.store import tables as t
 from ringfence.store.engine import WRITE, make_engine
+from ringfence.store.fleet import FleetReads, FleetWrites
 from ringfence.store.migrate import upgrade
+from ringfence.store.rollouts import RolloutReads, RolloutWrites
 
 
 class StoreUnavailable(RingfenceError):
@@ -77,7 +79,7 @@ _TAKE_SEQ = (update(t.seq_counter).where(t.seq_counter.c.id == 1)
              .values(value=t.seq_counter.c.value + 1).returning(t.seq_counter.c.value))
 
 
-class Reader:
+class Reader(FleetReads, RolloutReads):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
@@ -165,10 +167,12 @@ class Reader:
         self, *, subject: str | None = None, subject_prefix: str | None = None,
         actor: str | None = None, action: str | None = None,
         since: dt.datetime | None = None, until: dt.datetime | None = None,
-        before_id: int | None = None, limit: int = 100,
+        before_id: int | None = None, rollout_id: int | None = None, limit: int = 100,
     ) -> list[AuditEvent]:
         c = t.audit_events.c
         query = select(t.audit_events)
+        if rollout_id is not None:
+            query = query.where(c.rollout_id == rollout_id)
         if subject is not None:
             query = query.where(c.subject == subject)
         if subject_prefix:
@@ -202,7 +206,7 @@ class Reader:
         return int(self.connection.execute(select(func.count()).select_from(t.tokens)).scalar_one())
 
 
-class Writer(Reader):
+class Writer(Reader, FleetWrites, RolloutWrites):
     """Reads and writes inside one write transaction."""
 
     seq: int
@@ -267,13 +271,13 @@ class Writer(Reader):
     def append_event(
         self, *, seq: int, time: dt.datetime, actor: str, action: str, subject: str,
         message: str = "", before_hash: str | None = None, after_hash: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None, rollout_id: int | None = None,
     ) -> None:
         self.wrote = True
         self.connection.execute(_INSERT_EVENT, {
             "seq": seq, "time_us": rows.to_us(time), "actor": actor, "action": action, "subject": subject,
             "message": message, "before_hash": before_hash, "after_hash": after_hash,
-            "details": json.dumps(details or {}, sort_keys=True),
+            "details": json.dumps(details or {}, sort_keys=True), "rollout_id": rollout_id,
         })
 
     def insert_token(self, token: Token, secret_hash: str) -> None:

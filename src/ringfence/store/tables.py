@@ -104,7 +104,9 @@ audit_events = Table(
     Column("before_hash", String(80), nullable=True),
     Column("after_hash", String(80), nullable=True),
     Column("details", Text, nullable=False),
+    Column("rollout_id", Integer, nullable=True),
     Index("ix_audit_events_subject_id", "subject", "id"),
+    Index("ix_audit_events_rollout_id", "rollout_id", "id"),
     Index("ix_audit_events_actor_id", "actor", "id"),
     Index("ix_audit_events_time_us", "time_us"),
 )
@@ -121,4 +123,56 @@ tokens = Table(
     Column("created_by", String(200), nullable=False),
     Column("revoked_us", BigInteger, nullable=True),
     UniqueConstraint("secret_hash"),
+)
+
+# The fleet: every service instance that registered, and when it was last heard from.
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("service", String(200), nullable=False),
+    Column("region", String(100), nullable=False),
+    Column("zone", String(100), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("configs", Text, nullable=False),  # the name patterns it reads
+    Column("sdk_version", String(50), nullable=False),
+    Column("started_us", BigInteger, nullable=True),
+    Column("registered_us", BigInteger, nullable=False),
+    Column("last_seen_us", BigInteger, nullable=False),
+    Column("stopped_us", BigInteger, nullable=True),
+    Index("ix_instances_service_region", "service", "region"),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("config", String(600), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("policy_source", String(700), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("stage_started_us", BigInteger, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("outcomes", Text, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_rollouts_config_id", "config", "id"),
+    Index("ix_rollouts_state", "state"),
+)
+
+# Instances that received a rollout's new revision. Insert-only: membership never shrinks
+# while the rollout runs, so an instance never flips back and forth between revisions.
+rollout_members = Table(
+    "rollout_members",
+    metadata,
+    Column("rollout_id", Integer, ForeignKey("rollouts.id"), primary_key=True),
+    Column("instance_id", String(200), primary_key=True),
+    Column("stage", Integer, nullable=False),
+    Column("assigned_us", BigInteger, nullable=False),
 )

@@ -25,7 +25,7 @@ from ringfence.server.api.deps import (
     services,
 )
 from ringfence.server.bindings import BindingService
-from ringfence.server.problems import responses
+from ringfence.server.problems import listing, ok, responses
 
 
 def _response(binding: Binding, status: int = 200) -> JSONResponse:
@@ -45,9 +45,7 @@ def binding_router(
             "created_at": {"type": "string"}, "seq": {"type": "integer"}, "deleted": {"type": "boolean"},
         },
     }
-    one: dict[int | str, dict[str, Any]] = {200: {"description": f"a {kind} binding", "content": {"application/json": {"schema": item}}}}
-    many: dict[int | str, dict[str, Any]] = {200: {"description": f"{kind} bindings", "content": {"application/json": {"schema": {
-        "type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}}}}}
+    one, many = ok(f"a {kind} binding", item), ok(f"{kind} bindings", listing(item))
     bind_body = {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": [kind, "message"],
         "properties": {kind: document_doc, "message": {"type": "string", "minLength": 1}}}}}}
@@ -118,3 +116,5 @@ def binding_router(
 
 
 schemas = binding_router("schema", "schemas", lambda s: s.schemas, {"description": "a JSON Schema (2020-12)"})
+policies = binding_router("policy", "policies", lambda s: s.policies, {
+    "type": "object", "description": "a rollout policy: stages (rings) with selectors, bakes and min_instances"})

@@ -37,7 +37,8 @@ PUSH_BODY = {
     "content": {"application/json": {"schema": {
         "type": "object", "required": ["value", "message"],
         "properties": {"value": {"description": "the config: any JSON value"},
-                       "message": {"type": "string", "minLength": 1, "description": "why"}},
+                       "message": {"type": "string", "minLength": 1, "description": "why"},
+                       "emergency": {"type": "boolean", "description": "admins only: short bakes, same rings"}},
     }}},
 }
 MESSAGE_BODY = {
@@ -77,6 +78,7 @@ def push_response(result: PushResult) -> JSONResponse:
     return revision_response(
         result.revision, 201 if result.changed else 200,
         changed=result.changed, changes=[c.to_json() for c in result.changes],
+        rollout=result.rollout.to_json() if result.rollout else None,
     )
 
 
@@ -162,24 +164,25 @@ def get_config(request: Request, name: str, token: Token = Depends(caller)) -> J
 async def put_config(request: Request, name: str, token: Token = Depends(caller)) -> JSONResponse:
     body = await json_object(request)
     value, message = field(body, "value", object), field(body, "message", str)
+    emergency = field(body, "emergency", bool, required=False) or False
     expected = if_match(request)
     result = await run_in_threadpool(
-        services(request).configs.push, token, name, value, expected=expected, message=message
+        services(request).configs.push, token, name, value, expected=expected, message=message, emergency=emergency
     )
     return push_response(result)
 
 
-@router.delete("/configs/{name:path}", responses=responses(404, 409, 428), response_model=RevisionOut,
+@router.delete("/configs/{name:path}", responses=responses(404, 409, 428), response_model=PushOut,
                openapi_extra={"requestBody": MESSAGE_BODY, "parameters": [IF_MATCH_DOC]},
                summary="Delete a config: a tombstone version; history stays")
 async def delete_config(request: Request, name: str, token: Token = Depends(caller)) -> JSONResponse:
     body = await json_object(request)
     message = field(body, "message", str)
     expected = if_match(request)
-    tombstone = await run_in_threadpool(
+    result = await run_in_threadpool(
         services(request).configs.delete, token, name, expected=expected, message=message
     )
-    return revision_response(tombstone)
+    return push_response(result)
 
 
 @router.post("/validate", responses=responses(), response_model=ValidateOut,

@@ -14,6 +14,8 @@ from ringfence.core.model import Token
 from ringfence.errors import InvalidInput, Problem
 from ringfence.server.bindings import BindingService
 from ringfence.server.configs import ConfigService
+from ringfence.server.fleet import FleetService
+from ringfence.server.rollouts import RolloutService
 from ringfence.server.tokens import TokenService
 from ringfence.store.sql import SqlStore
 
@@ -29,6 +31,9 @@ class Services:
     configs: ConfigService
     schemas: BindingService
     tokens: TokenService
+    policies: BindingService
+    rollouts: RolloutService
+    fleet: FleetService
 
 
 def services(request: Request) -> Services:

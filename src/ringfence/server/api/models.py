@@ -27,10 +27,28 @@ class ChangeOut(BaseModel):
     old: Any = None
 
 
+class RolloutOut(BaseModel):
+    id: str
+    config: str
+    from_version: int | None
+    to_version: int
+    state: str = Field(description="pending, running, paused, completed, rolled_back, aborted or superseded")
+    stage: int
+    stage_name: str
+    stage_started_at: str | None
+    reason: str
+    emergency: bool
+    created_at: str
+    created_by: str
+    policy: dict[str, Any]
+    outcomes: list[dict[str, Any]]
+
+
 class PushOut(BaseModel):
     revision: RevisionOut
     changed: bool = Field(description="false when the value equals the current one: nothing stored")
     changes: list[ChangeOut]
+    rollout: RolloutOut | None = Field(None, description="the rollout the new revision started")
 
 
 class ConfigHeadOut(BaseModel):

@@ -1,0 +1,157 @@
+"""The fleet registry: instances register, heartbeat and say goodbye; assignments per instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from ringfence.core.access import Action, in_scope, require
+from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Instance, Liveness
+from ringfence.core.model import Token
+from ringfence.core.names import MATCH_ALL, check_pattern
+from ringfence.errors import InvalidInput, NotFound, Problem
+from ringfence.server.configs import Clock
+from ringfence.store.sql import Reader, SqlStore
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
+_FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
+
+
+def _check(value: Any, pattern: re.Pattern[str], pointer: str, what: str, *, required: bool = True) -> str:
+    if value in (None, "") and not required:
+        return ""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidInput(f"{what} {value!r} is not valid: use letters, digits and . _ : - (starting with a "
+                           "letter or digit)", [Problem(pointer, f"invalid {what}", "request")])
+    return value
+
+
+class FleetService:
+    def __init__(self, store: SqlStore, clock: Clock, silent_after: float = DEFAULT_SILENT_AFTER,
+                 gone_after: float = DEFAULT_GONE_AFTER) -> None:
+        self.store = store
+        self.clock = clock
+        self.silent_after = silent_after
+        self.gone_after = gone_after
+
+    def liveness(self, instance: Instance, now: dt.datetime) -> Liveness:
+        return instance.liveness(now, self.silent_after, self.gone_after)
+
+    def to_json(self, instance: Instance, now: dt.datetime) -> dict[str, Any]:
+        return instance.to_json(now, self.silent_after, self.gone_after)
+
+    def register(self, token: Token, body: dict[str, Any]) -> Instance:
+        require(token, Action.REGISTER)
+        labels = body.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise InvalidInput("labels must map names to strings", [Problem("/labels", "expected strings", "request")])
+        configs = body.get("configs") or [MATCH_ALL]
+        if not isinstance(configs, list) or not all(isinstance(c, str) for c in configs):
+            raise InvalidInput("configs must be a list of name patterns", [Problem("/configs", "expected a list",
+                                                                                   "request")])
+        for pattern in configs:
+            check_pattern(pattern)
+        started = body.get("started_at")
+        try:
+            started_at = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+        except ValueError:
+            raise InvalidInput("started_at must be an ISO 8601 time",
+                               [Problem("/started_at", "invalid time", "request")]) from None
+        if started_at is not None and started_at.tzinfo is None:
+            started_at = started_at.replace(tzinfo=dt.UTC)
+        now = self.clock()
+        instance = Instance(
+            id=_check(body.get("id"), _ID, "/id", "instance id"),
+            service=_check(body.get("service"), _FIELD, "/service", "service"),
+            region=_check(body.get("region"), _FIELD, "/region", "region", required=False),
+            zone=_check(body.get("zone"), _FIELD, "/zone", "zone", required=False),
+            labels=labels, configs=tuple(configs),
+            sdk_version=str(body.get("sdk_version") or "")[:50], registered_at=now, last_seen=now,
+            started_at=started_at,
+        )
+        with self.store.write() as tx:
+            tx.register(instance)
+            stored = tx.instance(instance.id)
+        assert stored is not None
+        return stored
+
+    def heartbeat(self, token: Token, instance_id: str) -> Instance:
+        require(token, Action.REGISTER)
+        with self.store.write() as tx:
+            if not tx.touch(instance_id, self.clock()):
+                raise NotFound(f"instance {instance_id!r} is not registered; register it first (POST /v1/instances)")
+            instance = tx.instance(instance_id)
+        assert instance is not None
+        return instance
+
+    def deregister(self, token: Token, instance_id: str) -> None:
+        require(token, Action.REGISTER)
+        with self.store.write() as tx:
+            if not tx.stop(instance_id, self.clock()):
+                raise NotFound(f"instance {instance_id!r} is not registered")
+
+    def get(self, token: Token, instance_id: str) -> Instance:
+        require(token, Action.READ)
+        with self.store.read() as reader:
+            instance = reader.instance(instance_id)
+        if instance is None:
+            raise NotFound(f"instance {instance_id!r} is not registered")
+        return instance
+
+    def find(self, token: Token, *, service: str | None, region: str | None, zone: str | None,
+             labels: dict[str, str], liveness: str | None) -> list[Instance]:
+        require(token, Action.READ)
+        now = self.clock()
+        with self.store.read() as reader:
+            found = reader.instances(service=service, region=region, zone=zone)
+        return [i for i in found
+                if all(i.labels.get(k) == v for k, v in labels.items())
+                and (liveness is None or self.liveness(i, now).value == liveness)]
+
+    def assignments(self, token: Token, instance_id: str) -> list[dict[str, Any]]:
+        """For every config the instance reads (and the token may read): the revision it must run now."""
+        require(token, Action.READ)
+        with self.store.read() as reader:
+            instance = reader.instance(instance_id)
+            if instance is None:
+                raise NotFound(f"instance {instance_id!r} is not registered")
+            return [a for name in self._names(reader, instance) if in_scope(token, name)
+                    if (a := self._assignment(reader, instance, name)) is not None]
+
+    @staticmethod
+    def _names(reader: Reader, instance: Instance) -> list[str]:
+        names: set[str] = set()
+        for pattern in instance.configs:
+            if pattern == MATCH_ALL or pattern.endswith("/*"):
+                prefix = "" if pattern == MATCH_ALL else pattern[:-1]
+                after = None
+                while heads := reader.heads(prefix=prefix, after=after, limit=1000, include_deleted=True):
+                    names.update(h.name for h in heads)
+                    after = heads[-1].name
+            elif reader.head(pattern) is not None:
+                names.add(pattern)
+        return sorted(names)
+
+    @staticmethod
+    def _assignment(reader: Reader, instance: Instance, name: str) -> dict[str, Any] | None:
+        rollout = reader.latest_rollout(name)
+        if rollout is None:
+            head = reader.head(name)
+            version = head.version if head else None
+            member = False
+        else:
+            member = reader.is_member(int(rollout.id), instance.id)
+            version = rollout.assigned(member)
+        if version is None:
+            return None  # a brand-new config that has not reached this instance yet
+        revision = reader.revision(name, version)
+        if revision is None or revision.deleted:
+            return None
+        return {
+            "name": name, "version": version, "hash": revision.hash, "seq": revision.seq,
+            "rollout": None if rollout is None else {
+                "id": rollout.id, "state": rollout.state.value, "stage": rollout.stage, "member": member,
+                "to_version": rollout.to_version, "from_version": rollout.from_version,
+            },
+        }

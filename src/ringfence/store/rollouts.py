@@ -1,0 +1,85 @@
+"""Rollout reads and writes: the state the controller persists, and who received the new revision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from ringfence.core.rollout import ACTIVE, Rollout
+from ringfence.store import rows
+from ringfence.store import tables as t
+
+_R, _M = t.rollouts, t.rollout_members
+
+
+class RolloutReads:
+    connection: Connection
+
+    def rollout(self, rollout_id: int) -> Rollout | None:
+        row = self.connection.execute(select(_R).where(_R.c.id == rollout_id)).first()
+        return rows.rollout(row) if row else None
+
+    def rollouts(
+        self, *, state: str | None = None, config: str | None = None, before: int | None = None, limit: int = 100,
+    ) -> list[Rollout]:
+        query = select(_R)
+        if state is not None:
+            query = query.where(_R.c.state == state)
+        if config is not None:
+            query = query.where(_R.c.config == config)
+        if before is not None:
+            query = query.where(_R.c.id < before)
+        return [rows.rollout(r) for r in self.connection.execute(query.order_by(_R.c.id.desc()).limit(limit))]
+
+    def active_rollouts(self) -> list[Rollout]:
+        query = select(_R).where(_R.c.state.in_([s.value for s in ACTIVE])).order_by(_R.c.id)
+        return [rows.rollout(r) for r in self.connection.execute(query)]
+
+    def latest_rollout(self, config: str) -> Rollout | None:
+        row = self.connection.execute(
+            select(_R).where(_R.c.config == config).order_by(_R.c.id.desc()).limit(1)
+        ).first()
+        return rows.rollout(row) if row else None
+
+    def members(self, rollout_id: int) -> dict[str, int]:
+        """Instance id -> the stage at which it received the new revision."""
+        query = select(_M.c.instance_id, _M.c.stage).where(_M.c.rollout_id == rollout_id)
+        return {r.instance_id: r.stage for r in self.connection.execute(query)}
+
+    def is_member(self, rollout_id: int, instance_id: str) -> bool:
+        query = (select(func.count()).select_from(_M)
+                 .where(_M.c.rollout_id == rollout_id, _M.c.instance_id == instance_id))
+        return bool(self.connection.execute(query).scalar_one())
+
+
+class RolloutWrites(RolloutReads):
+    wrote: bool
+    seq: int
+
+    def insert_rollout(self, rollout: Rollout, policy_source: str) -> int:
+        self.wrote = True
+        values = rows.rollout_values(rollout)
+        result = self.connection.execute(
+            insert(_R).values(**values, policy_source=policy_source, created_us=rows.to_us(rollout.created_at),
+                              updated_us=rows.to_us(rollout.created_at), seq=self.seq).returning(_R.c.id)
+        )
+        return int(result.scalar_one())
+
+    def save_rollout(self, rollout: Rollout, now: dt.datetime) -> None:
+        self.wrote = True
+        self.connection.execute(
+            update(_R).where(_R.c.id == int(rollout.id))
+            .values(**rows.rollout_values(rollout), updated_us=rows.to_us(now), seq=self.seq)
+        )
+
+    def add_members(self, rollout_id: int, instance_ids: Iterable[str], stage: int, now: dt.datetime) -> int:
+        fresh = sorted(set(instance_ids) - set(self.members(rollout_id)))
+        if fresh:
+            self.wrote = True
+            self.connection.execute(insert(_M), [
+                {"rollout_id": rollout_id, "instance_id": i, "stage": stage, "assigned_us": rows.to_us(now)}
+                for i in fresh
+            ])
+        return len(fresh)
