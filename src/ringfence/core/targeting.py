@@ -42,7 +42,7 @@ def stage_selection(stage: Stage, config: str, instances: Iterable[Member]) -> s
     chosen = {m.id for m in eligible if placement(config, m.id) < stage.percent / 100}
     live_chosen = sum(1 for m in eligible if m.id in chosen and m.alive)
     if live_chosen < stage.min_instances:
-        spare = sorted((m for m in eligible if m.id not in chosen), key=lambda m: placement(config, m.id))
+        spare = sorted((m for m in eligible if m.alive and m.id not in chosen), key=lambda m: placement(config, m.id))
         chosen.update(m.id for m in spare[: stage.min_instances - live_chosen])
     return chosen
 
