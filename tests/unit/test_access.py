@@ -27,13 +27,13 @@ def token(role: Role, *scopes: str) -> Token:
 # Written out in full, independently of the code's table: this is the contract.
 ALLOWED = {
     Role.VIEWER: {Action.READ, Action.READ_AUDIT},
-    Role.EDITOR: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA},
-    Role.APPROVER: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.DECIDE},
+    Role.EDITOR: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER},
+    Role.APPROVER: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE},
     Role.ADMIN: {
-        Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.DECIDE,
-        Action.MANAGE_TOKENS,
+        Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE,
+        Action.REGISTER, Action.EMERGENCY, Action.MANAGE_TOKENS,
     },
-    Role.SDK: {Action.READ},
+    Role.SDK: {Action.READ, Action.REGISTER},
 }
 
 
@@ -66,10 +66,11 @@ def test_editor_cannot_manage_tokens() -> None:
         require(token(Role.EDITOR), Action.MANAGE_TOKENS)
 
 
-@pytest.mark.parametrize("action", [a for a in Action if a is not Action.READ])
-def test_sdk_can_only_read(action: Action) -> None:
+@pytest.mark.parametrize("action", [a for a in Action if a not in (Action.READ, Action.REGISTER)])
+def test_sdk_can_only_read_and_register(action: Action) -> None:
     sdk = token(Role.SDK, "payments/*")
     require(sdk, Action.READ, "payments/limits")
+    require(sdk, Action.REGISTER)
     with pytest.raises(Forbidden, match="the sdk role may not"):
         require(sdk, action, "payments/limits")
 
