@@ -24,7 +24,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
     result = subprocess.run(
         [str(schemathesis), "--no-color", "run", f"{server.url}/openapi.json",
          "-H", f"Authorization: Bearer {server.admin_token}",
-         "--checks", CHECKS, "--max-time", "30", "--workers", "2",
+         # One worker: with two, CPython 3.11's ast.parse (used by hypothesis to describe
+         # filters) can fail across threads ("AST constructor recursion depth mismatch").
+         "--checks", CHECKS, "--max-time", "30", "--workers", "1",
          "--phases", "examples,coverage,fuzzing", "--request-timeout", "10",
          "--generation-with-security-parameters", "false", "--generation-database", "none",
          # Revoking tokens is left out: the fuzzer learns the admin token's id from GET /v1/tokens
