@@ -44,6 +44,11 @@ def path(*parts: str) -> str:
     return "/".join(quote(part, safe="/*") for part in parts)
 
 
+def versioned(collection: str, name: str, version: int | None) -> str:
+    """The URL of the current version of `name` in `collection`, or of one older version."""
+    return path(collection, name) if version is None else path(collection, name, "-/revisions", str(version))
+
+
 class ApiClient:
     def __init__(self, settings: ClientSettings, transport: httpx.BaseTransport | None = None) -> None:
         self.url = settings.url
@@ -116,10 +121,11 @@ class ApiClient:
             raise
         return int(items[0]["version"]) if items else None
 
-    def schema_version(self, pattern: str) -> int | None:
-        """The current version of the binding of `pattern` (a tombstone counts); None if never bound."""
+    def binding_version(self, collection: str, pattern: str) -> int | None:
+        """The current version of the binding of `pattern` in `collection` (`schemas`, `policies`);
+        a tombstone counts; None if never bound."""
         try:
-            return int(self.get(path("/v1/schemas", pattern))["version"])
+            return int(self.get(path(f"/v1/{collection}", pattern))["version"])
         except ApiError as exc:
             if exc.status == 404:
                 return None

@@ -10,7 +10,8 @@ from ringfence.cli import output
 from ringfence.cli.client import path
 from ringfence.cli.exits import CliError, ExitCode
 from ringfence.cli.formats import FORMATS, render
-from ringfence.cli.state import api
+from ringfence.cli.rollouts import announce
+from ringfence.cli.state import api, fetch_version
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the server's JSON only")]
 Name = Annotated[str, typer.Argument(help="config name, e.g. payments/limits")]
@@ -27,15 +28,10 @@ def get(
     """Print a config's value (the current version unless --version)."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r}; use one of {', '.join(FORMATS)}", param_hint="--format")
-    url = path("/v1/configs", name) if version is None else path("/v1/configs", name, "-/revisions",
-                                                                   str(version))
-    revision = api(ctx).get(url)
-    if as_json:
-        output.print_json(revision)
+    revision = fetch_version(ctx, "/v1/configs", name, version, as_json=as_json,
+                             deleted=f"version {{version}} of {name} is its deletion; it has no value")
+    if revision is None:
         return
-    if revision.get("deleted"):
-        raise CliError(f"version {revision['version']} of {name} is its deletion; it has no value",
-                       ExitCode.NOT_FOUND)
     # Plain write, no Rich: the output is a file someone may redirect and push back.
     typer.echo(render(revision["value"], fmt), nl=False)
 
@@ -96,6 +92,8 @@ def revert(
         return
     output.say(f"{name}: version {version}, with the value of version {to}", "bold")
     output.print_diff(result.get("changes", []))
+    # Going back is a change like any other: it is canaried too, so say which rollout carries it.
+    announce(client, result.get("rollout"))
 
 
 def delete(ctx: typer.Context, name: Name, message: Message, as_json: JsonFlag = False) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path, PurePath
+from typing import Any
 
 from ringfence.cli.exits import CliError
 from ringfence.cli.output import problem_lines
 from ringfence.core.documents import FORMATS, Document, format_for, parse
 from ringfence.core.names import NAME_RULE, is_valid_name
+from ringfence.core.policy import parse_policy
 from ringfence.core.validation import check_schema
 from ringfence.errors import DocumentError, InvalidInput
 
@@ -92,8 +95,12 @@ def check_names(files: list[ConfigFile]) -> None:
             raise CliError(f"{file.display}: {file.name!r} is not a valid config name ({hint}): {NAME_RULE}")
 
 
-def load_schema(filename: str) -> Document:
-    """A JSON Schema from a JSON/YAML/TOML file, checked here so mistakes show with their lines."""
+def load_checked(filename: str, what: str, check: Callable[[Any], object]) -> Document:
+    """A JSON/YAML/TOML file whose value `check` accepts (it raises InvalidInput otherwise).
+
+    Checked here, before anything is sent, so every mistake shows with its line in the
+    user's file; the server only knows positions in the request body.
+    """
     file = ConfigFile(Path(filename), "", filename)
     if not file.path.is_file():
         raise CliError(f"no such file: {filename}")
@@ -102,8 +109,18 @@ def load_schema(filename: str) -> Document:
     except DocumentError as exc:
         raise CliError(f"{filename} does not parse", details=problem_lines(exc.problems, filename, None)) from None
     try:
-        check_schema(document.value)
+        check(document.value)
     except InvalidInput as exc:
-        raise CliError(f"{filename} is not a usable JSON Schema (2020-12): {exc.detail}",
+        raise CliError(f"{filename} is not {what}: {exc.detail}",
                        details=problem_lines(exc.problems, filename, document)) from None
     return document
+
+
+def load_schema(filename: str) -> Document:
+    """A JSON Schema from a JSON/YAML/TOML file, checked against the 2020-12 metaschema."""
+    return load_checked(filename, "a usable JSON Schema (2020-12)", check_schema)
+
+
+def load_policy(filename: str) -> Document:
+    """A rollout policy from a JSON/YAML/TOML file, checked with the server's own rules."""
+    return load_checked(filename, "a valid rollout policy", parse_policy)

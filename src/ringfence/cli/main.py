@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ringfence.cli import audit, configs, output, push, schemas, tokens, validate
+from ringfence.cli import audit, configs, fleet, output, policies, push, rollouts, schemas, tokens, validate
 from ringfence.cli.client import ApiError
 from ringfence.cli.exits import EPILOG, CliError, ExitCode, for_status
 from ringfence.cli.state import State
@@ -65,7 +65,10 @@ app.command("configs")(configs.list_configs)
 app.command("validate")(validate.validate_command)
 app.command("audit")(audit.audit)
 app.command("whoami")(tokens.whoami)
+app.command("fleet")(fleet.fleet)
 app.add_typer(schemas.app, name="schema")
+app.add_typer(policies.app, name="policy")
+app.add_typer(rollouts.app, name="rollout")
 app.add_typer(tokens.app, name="token")
 
 

@@ -10,6 +10,7 @@ from ringfence.cli import output
 from ringfence.cli.client import ApiClient, ApiError, path
 from ringfence.cli.exits import ExitCode, for_status
 from ringfence.cli.files import ConfigFile, check_names, collect
+from ringfence.cli.rollouts import announce
 from ringfence.cli.state import api
 from ringfence.core.documents import Document
 from ringfence.errors import DocumentError
@@ -49,23 +50,26 @@ def _dry_run(client: ApiClient, file: ConfigFile, document: Document) -> tuple[E
     return (ExitCode.OK if result.get("valid") else ExitCode.INVALID), result
 
 
-def _push(client: ApiClient, file: ConfigFile, document: Document, message: str | None) -> dict[str, Any]:
+def _push(
+    client: ApiClient, file: ConfigFile, document: Document, message: str | None, emergency: bool
+) -> dict[str, Any]:
     expected = client.head_version(file.name)
-    result: dict[str, Any] = client.request(
-        "PUT", path("/v1/configs", file.name), if_match=expected,
-        body={"value": document.value, "message": message},
-    )
+    body: dict[str, Any] = {"value": document.value, "message": message}
+    if emergency:  # sent only when asked: the server refuses it to anyone but an admin
+        body["emergency"] = True
+    result: dict[str, Any] = client.request("PUT", path("/v1/configs", file.name), if_match=expected, body=body)
     version = result["revision"]["version"]
     if result.get("changed"):
         output.say(f"{file.name}: version {version}" + ("" if expected else " (new config)"), "bold")
         output.print_diff(result.get("changes", []))
+        announce(client, result.get("rollout"))
     else:
         output.say(f"{file.name}: unchanged at version {version}")
     return result
 
 
 def _push_file(
-    client: ApiClient, file: ConfigFile, message: str | None, dry_run: bool
+    client: ApiClient, file: ConfigFile, message: str | None, dry_run: bool, emergency: bool
 ) -> tuple[ExitCode, dict[str, Any]]:
     try:
         document = file.load()
@@ -74,7 +78,7 @@ def _push_file(
     try:
         if dry_run:
             return _dry_run(client, file, document)
-        return ExitCode.OK, _push(client, file, document, message)
+        return ExitCode.OK, _push(client, file, document, message, emergency)
     except ApiError as exc:
         # Without an answer, or without a valid token, the next file would fail the same way.
         if exc.status in (0, 401) or exc.status >= 500:
@@ -94,9 +98,11 @@ def push(
     name: Annotated[str | None, typer.Option(help="config name (single file only); default: "
                                              "the path without extension")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and diff; store nothing")] = False,
+    emergency: Annotated[bool, typer.Option(
+        "--emergency", help="admins only: the same rings with short bakes, marked in the audit log")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
-    """Validate config files and store each as a new version, showing the diff."""
+    """Validate config files and store each as a new version, showing the diff and the rollout it starts."""
     if not dry_run and not (message or "").strip():
         raise typer.BadParameter("a change needs a reason, e.g. -m 'raise card limit'",
                                  param_hint="'--message' / '-m'")
@@ -107,7 +113,7 @@ def push(
         output.results_to_stderr()
     codes, results = [], []
     for file in files:
-        code, result = _push_file(client, file, message, dry_run)
+        code, result = _push_file(client, file, message, dry_run, emergency)
         codes.append(code)
         results.append(result if len(files) == 1 else {"file": file.display, "name": file.name, **result})
     if as_json:
