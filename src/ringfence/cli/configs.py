@@ -93,7 +93,7 @@ def revert(
     output.say(f"{name}: version {version}, with the value of version {to}", "bold")
     output.print_diff(result.get("changes", []))
     # Going back is a change like any other: it is canaried too, so say which rollout carries it.
-    announce(client, result.get("rollout"))
+    announce(result.get("rollout"))
 
 
 def delete(ctx: typer.Context, name: Name, message: Message, as_json: JsonFlag = False) -> None:

@@ -62,7 +62,7 @@ def _push(
     if result.get("changed"):
         output.say(f"{file.name}: version {version}" + ("" if expected else " (new config)"), "bold")
         output.print_diff(result.get("changes", []))
-        announce(client, result.get("rollout"))
+        announce(result.get("rollout"))
     else:
         output.say(f"{file.name}: unchanged at version {version}")
     return result

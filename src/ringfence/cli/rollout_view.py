@@ -33,7 +33,7 @@ def is_active(rollout: dict[str, Any]) -> bool:
 
 def version(number: int | str | None) -> str:
     """`v3`; a rollout of a brand-new config comes from no version at all."""
-    return "none" if number in (None, "None") else f"v{number}"
+    return "none" if number in (None, "none") else f"v{number}"
 
 
 def versions(rollout: dict[str, Any]) -> str:

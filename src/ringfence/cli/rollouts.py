@@ -15,7 +15,7 @@ import typer
 from rich.live import Live
 
 from ringfence.cli import output
-from ringfence.cli.client import ApiClient, ApiError, path
+from ringfence.cli.client import path
 from ringfence.cli.rollout_view import is_active, list_row, started_line, status_view, summary
 from ringfence.cli.state import api
 from ringfence.core.rollout import State
@@ -40,28 +40,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def policy_source(client: ApiClient, rollout: dict[str, Any]) -> str | None:
-    """The policy a rollout follows, as `payments/*@2` or `default`.
-
-    A push's answer carries the rollout but not where its policy came from; the
-    rollout's start event records it, so ask for that rather than guess from the
-    bindings (which may have changed since).
-    """
-    if rollout.get("policy_source"):
-        return str(rollout["policy_source"])
-    try:
-        events = client.get(_url(rollout["id"]))["events"]
-    except ApiError:
-        # The change is stored already: a label we could not fetch must not turn it into a failure.
-        return None
-    return next((str(e["details"]["policy"]) for e in events
-                 if e["action"] == "rollout.start" and e.get("details", {}).get("policy")), None)
-
-
-def announce(client: ApiClient, rollout: dict[str, Any] | None) -> None:
+def announce(rollout: dict[str, Any] | None) -> None:
     """After a change is stored: which rollout carries it, through which rings."""
     if rollout:
-        output.say(started_line(rollout, policy_source(client, rollout)), "cyan")
+        output.say(started_line(rollout, rollout.get("policy_source")), "cyan")
 
 
 @app.command("list")

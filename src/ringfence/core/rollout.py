@@ -81,6 +81,7 @@ class Rollout:
     created_at: dt.datetime
     created_by: str
     emergency: bool = False
+    policy_source: str = "default"  # the binding it came from, as `payments/*@2`
     state: State = State.PENDING
     stage: int = 0
     stage_started_at: dt.datetime | None = None
@@ -105,7 +106,7 @@ class Rollout:
             "state": self.state.value, "stage": self.stage, "stage_name": self.policy.stages[self.stage].name,
             "stage_started_at": self.stage_started_at.isoformat() if self.stage_started_at else None,
             "reason": self.reason, "emergency": self.emergency, "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by, "policy": self.policy.to_json(),
+            "created_by": self.created_by, "policy": self.policy.to_json(), "policy_source": self.policy_source,
             "outcomes": [{"stage": o.stage, "how": o.how, "by": o.by, "reason": o.reason, "at": o.at.isoformat()}
                          for o in self.outcomes],
         }

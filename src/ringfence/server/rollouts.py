@@ -69,16 +69,16 @@ class RolloutService:
         rollout = Rollout(
             id="", config=revision.name, from_version=from_version, to_version=revision.version,
             policy=policy.emergency() if emergency else policy, created_at=now, created_by=actor,
-            emergency=emergency,
+            emergency=emergency, policy_source=source,
         )
-        rollout = replace(rollout, id=str(tx.insert_rollout(rollout, source)))
+        rollout = replace(rollout, id=str(tx.insert_rollout(rollout)))
         if previous is not None and previous.active:
             superseded, effects = machine.supersede(previous, rollout.id, now)
             tx.save_rollout(superseded, now)
             self._apply(tx, superseded, effects, now)
         started, effects = machine.start(rollout, now)
         tx.save_rollout(started, now)
-        self._apply(tx, started, effects, now, policy_source=source)
+        self._apply(tx, started, effects, now)
         return started
 
     # --- people -----------------------------------------------------------------------
@@ -132,7 +132,8 @@ class RolloutService:
         per_version: dict[str, int] = {}
         for instance in fleet:
             version = rollout.assigned(instance.id in members)
-            per_version[str(version)] = per_version.get(str(version), 0) + 1
+            key = "none" if version is None else str(version)  # none: a new config not there yet
+            per_version[key] = per_version.get(key, 0) + 1
         liveness: dict[str, int] = {}
         for instance in fleet:
             state = instance.liveness(now, self.silent_after, self.gone_after).value
@@ -157,15 +158,13 @@ class RolloutService:
         members = [i.member(i.liveness(now, self.silent_after, self.gone_after) is Liveness.ALIVE) for i in fleet]
         return tx.add_members(int(rollout.id), targets(rollout.policy, stage, rollout.config, members), stage, now)
 
-    def _apply(self, tx: Writer, rollout: Rollout, effects: list[Effect], now: dt.datetime,
-               policy_source: str | None = None) -> None:
+    def _apply(self, tx: Writer, rollout: Rollout, effects: list[Effect], now: dt.datetime) -> None:
         for effect in effects:
             if isinstance(effect, machine.AssignStage):
                 self._assign(tx, rollout, effect.stage, now)
             elif isinstance(effect, machine.Event):
-                details = {**effect.details, "from_version": rollout.from_version, "to_version": rollout.to_version}
-                if policy_source:
-                    details["policy"] = policy_source
+                details = {**effect.details, "from_version": rollout.from_version, "to_version": rollout.to_version,
+                           "policy": rollout.policy_source}
                 tx.append_event(seq=tx.seq, time=now, actor=effect.actor, action=effect.action,
                                 subject=rollout.config, message=effect.reason, details=details,
                                 rollout_id=int(rollout.id))

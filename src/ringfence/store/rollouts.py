@@ -58,11 +58,11 @@ class RolloutWrites(RolloutReads):
     wrote: bool
     seq: int
 
-    def insert_rollout(self, rollout: Rollout, policy_source: str) -> int:
+    def insert_rollout(self, rollout: Rollout) -> int:
         self.wrote = True
         values = rows.rollout_values(rollout)
         result = self.connection.execute(
-            insert(_R).values(**values, policy_source=policy_source, created_us=rows.to_us(rollout.created_at),
+            insert(_R).values(**values, created_us=rows.to_us(rollout.created_at),
                               updated_us=rows.to_us(rollout.created_at), seq=self.seq).returning(_R.c.id)
         )
         return int(result.scalar_one())

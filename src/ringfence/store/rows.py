@@ -95,7 +95,8 @@ def rollout(row: Any) -> Rollout:
     return Rollout(
         id=str(row.id), config=row.config, from_version=row.from_version, to_version=row.to_version,
         policy=policy_from_json(json.loads(row.policy)), created_at=from_us(row.created_us),
-        created_by=row.created_by, emergency=bool(row.emergency), state=State(row.state), stage=row.stage,
+        created_by=row.created_by, emergency=bool(row.emergency), policy_source=row.policy_source,
+        state=State(row.state), stage=row.stage,
         stage_started_at=from_us(row.stage_started_us) if row.stage_started_us is not None else None,
         reason=row.reason,
         outcomes=tuple(StageOutcome(o["stage"], o["how"], o["by"], o["reason"], dt.datetime.fromisoformat(o["at"]))
@@ -111,5 +112,6 @@ def rollout_values(rollout: Rollout) -> dict[str, Any]:
         "stage": rollout.stage,
         "stage_started_us": to_us(rollout.stage_started_at) if rollout.stage_started_at else None,
         "reason": rollout.reason, "emergency": rollout.emergency, "created_by": rollout.created_by,
+        "policy_source": rollout.policy_source,
         "outcomes": json.dumps(rollout.to_json()["outcomes"]),
     }

@@ -41,6 +41,7 @@ class RolloutOut(BaseModel):
     created_at: str
     created_by: str
     policy: dict[str, Any]
+    policy_source: str = Field(description="the binding the policy came from, as payments/*@2, or default")
     outcomes: list[dict[str, Any]]
 
 
