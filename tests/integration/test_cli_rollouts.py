@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ringfence.testing.server import ServerProcess
-from tests.integration.fleet_helpers import Fleet
+from tests.integration.fleet_helpers import Fleet, wait_for
 from tests.integration.test_cli import ADMIN, Result, closed_url, ringfence, write
 
 FLEET_SIZE = 12  # canary=true on i-0000, i-0005, i-0010; checkout in eu-west: i-0003, i-0009
@@ -146,6 +146,9 @@ def test_push_starts_a_rollout_people_can_steer(server: ServerProcess, fleet: Fl
 
     assert rf("rollout", "resume", rollout_id).code == 0
     assert status(server, work, rollout_id)["state"] == "running"
+    wait_for(lambda: status(server, work, rollout_id).get("verdict"))
+    verdict = rf("rollout", "status", rollout_id)
+    assert "verdict: pass" in verdict.out and "alive" in verdict.out, verdict.out
 
     no_reason = rf("rollout", "promote", rollout_id)
     assert no_reason.code == 2 and "--reason" in no_reason.err

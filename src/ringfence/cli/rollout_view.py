@@ -134,6 +134,13 @@ def status_view(rollout: dict[str, Any], now: dt.datetime) -> RenderableType:
     parts: list[RenderableType] = [header]
     if rollout.get("reason"):
         parts.append(Text(f"reason: {rollout['reason']}"))
+    if rollout.get("verdict") and state is State.RUNNING:
+        verdict = rollout["verdict"]
+        style = {"pass": "green", "fail": "red"}.get(verdict["decision"], "yellow")
+        line = Text("verdict: ")
+        line.append(verdict["decision"], style=style)
+        line.append("  " + "; ".join(verdict["reasons"]))
+        parts.append(line)
     stages = Table.grid(padding=(0, 1))
     reached = 0
     for stage in rollout.get("stages", []):

@@ -87,6 +87,7 @@ class Rollout:
     stage_started_at: dt.datetime | None = None
     reason: str = ""  # why it is paused or ended
     outcomes: tuple[StageOutcome, ...] = ()
+    verdict: Verdict | None = None  # the latest verdict on the current stage, as the controller saw it
 
     @property
     def active(self) -> bool:
@@ -109,6 +110,9 @@ class Rollout:
             "created_by": self.created_by, "policy": self.policy.to_json(), "policy_source": self.policy_source,
             "outcomes": [{"stage": o.stage, "how": o.how, "by": o.by, "reason": o.reason, "at": o.at.isoformat()}
                          for o in self.outcomes],
+            "verdict": None if self.verdict is None else {
+                "decision": self.verdict.decision, "reasons": list(self.verdict.reasons),
+                "evidence": self.verdict.evidence},
         }
 
     def assigned(self, member: bool) -> int | None:

@@ -111,6 +111,8 @@ class RolloutService:
             verdict = self.verdicts.verdict(rollout, members, now)
             live = sum(1 for m in members if m.liveness(now, self.silent_after, self.gone_after) is Liveness.ALIVE)
             changed, effects = machine.tick(rollout, verdict, now, live_members=live)
+            # The verdict is kept for people to read; it is written only when it changes.
+            changed = replace(changed, verdict=verdict) if changed.state is State.RUNNING else changed
             if changed != rollout:
                 tx.save_rollout(changed, now)
                 self._apply(tx, changed, effects, now)

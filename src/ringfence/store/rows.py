@@ -9,7 +9,7 @@ from typing import Any
 from ringfence.core.fleet import Instance
 from ringfence.core.model import AuditEvent, Binding, Revision, Role, Token
 from ringfence.core.policy import policy_from_json
-from ringfence.core.rollout import Rollout, StageOutcome, State
+from ringfence.core.rollout import Rollout, StageOutcome, State, Verdict
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -101,7 +101,12 @@ def rollout(row: Any) -> Rollout:
         reason=row.reason,
         outcomes=tuple(StageOutcome(o["stage"], o["how"], o["by"], o["reason"], dt.datetime.fromisoformat(o["at"]))
                        for o in json.loads(row.outcomes)),
+        verdict=_verdict(json.loads(row.verdict)) if row.verdict else None,
     )
+
+
+def _verdict(data: dict[str, Any]) -> Verdict:
+    return Verdict(data["decision"], tuple(data["reasons"]), data["evidence"])
 
 
 def rollout_values(rollout: Rollout) -> dict[str, Any]:
@@ -114,4 +119,5 @@ def rollout_values(rollout: Rollout) -> dict[str, Any]:
         "reason": rollout.reason, "emergency": rollout.emergency, "created_by": rollout.created_by,
         "policy_source": rollout.policy_source,
         "outcomes": json.dumps(rollout.to_json()["outcomes"]),
+        "verdict": json.dumps(rollout.to_json()["verdict"]) if rollout.verdict else None,
     }

@@ -157,6 +157,7 @@ rollouts = Table(
     Column("stage_started_us", BigInteger, nullable=True),
     Column("reason", Text, nullable=False),
     Column("outcomes", Text, nullable=False),
+    Column("verdict", Text, nullable=True),
     Column("emergency", Boolean, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_us", BigInteger, nullable=False),

@@ -43,6 +43,7 @@ class RolloutOut(BaseModel):
     policy: dict[str, Any]
     policy_source: str = Field(description="the binding the policy came from, as payments/*@2, or default")
     outcomes: list[dict[str, Any]]
+    verdict: dict[str, Any] | None = Field(None, description="the latest verdict: decision, reasons, evidence")
 
 
 class PushOut(BaseModel):

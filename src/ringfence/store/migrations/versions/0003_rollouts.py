@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("stage_started_us", sa.BigInteger, nullable=True),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("outcomes", sa.Text, nullable=False),
+        sa.Column("verdict", sa.Text, nullable=True),
         sa.Column("emergency", sa.Boolean, nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),
         sa.Column("created_us", sa.BigInteger, nullable=False),
