@@ -196,3 +196,19 @@ def test_fleet_filters_by_service_and_region(server: ServerProcess, fleet: Fleet
     assert "i-0003" in table.out and "i-0009" in table.out and "i-0001" not in table.out
     bad = cli(server, work)("fleet", "--label", "canary")
     assert bad.code == 2 and "name=value" in bad.err
+
+
+def test_fleet_shows_each_instance_revision_and_ring_for_a_config(server: ServerProcess, fleet: Fleet,
+                                                                   work: Path) -> None:
+    rf = cli(server, work)
+    write(work / "ringed" / "flag.json", '{"on": false}\n')
+    assert rf("push", "ringed/flag.json", "-m", "first").code == 0
+    rollout_id = str(rf("rollout", "list", "--config", "ringed/flag", "--json").json["items"][0]["id"])
+    assert rf("rollout", "pause", rollout_id).code == 0
+    listed = rf("fleet", "--config", "ringed/flag", "--json").json["items"]
+    canaries = [i for i in listed if i["assignment"]["ring"] is not None]
+    assert canaries and all(i["assignment"] == {"version": 1, "ring": "canary", "rollout": rollout_id}
+                            for i in canaries)
+    assert all(i["assignment"]["version"] is None for i in listed if i not in canaries), "new config: not there yet"
+    table = rf("fleet", "--config", "ringed/flag")
+    assert table.code == 0 and "canary" in table.out and "baseline" in table.out and "v1" in table.out

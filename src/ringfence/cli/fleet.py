@@ -28,16 +28,27 @@ def fleet(
     label: Annotated[list[str] | None, typer.Option(
         "--label", metavar="NAME=VALUE", help="only instances with this label; repeat for several")] = None,
     liveness: Annotated[Liveness | None, typer.Option(help="only instances in this liveness state")] = None,
+    config: Annotated[str | None, typer.Option(
+        help="only instances reading this config, with the revision each runs and its ring")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the server's JSON only")] = False,
 ) -> None:
-    """List the instances that run the SDK: where they are, their labels, whether they are alive."""
-    data = api(ctx).get("/v1/instances", service=service, region=region, zone=zone,
+    """List the instances that run the SDK: where they are, their labels, whether they are alive, and
+    with --config, which revision of it each one runs and the ring that gave it."""
+    data = api(ctx).get("/v1/instances", service=service, region=region, zone=zone, config=config,
                         label=_labels(label or []) or None, liveness=liveness.value if liveness else None)
     if as_json:
         output.print_json(data)
         return
-    output.table(
-        ["id", "service", "region", "zone", "labels", "liveness", "last seen (UTC)"],
-        ([i["id"], i["service"], i["region"], i["zone"], ", ".join(f"{k}={v}" for k, v in sorted(i["labels"].items())),
-          i["liveness"], output.when(i["last_seen"])] for i in data["items"]),
-    )
+    columns = ["id", "service", "region", "zone", "labels", "liveness", "last seen (UTC)"]
+    if config:
+        columns[5:5] = ["revision", "ring"]
+    rows = []
+    for i in data["items"]:
+        row = [i["id"], i["service"], i["region"], i["zone"],
+               ", ".join(f"{k}={v}" for k, v in sorted(i["labels"].items())), i["liveness"],
+               output.when(i["last_seen"])]
+        if config:
+            assigned = i["assignment"]
+            row[5:5] = [f"v{assigned['version']}" if assigned["version"] else "none", assigned["ring"] or "baseline"]
+        rows.append(row)
+    output.table(columns, rows, title=config)

@@ -9,7 +9,7 @@ from typing import Any
 from ringfence.core.access import Action, in_scope, require
 from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Instance, Liveness
 from ringfence.core.model import Token
-from ringfence.core.names import MATCH_ALL, check_pattern
+from ringfence.core.names import MATCH_ALL, check_name, check_pattern
 from ringfence.errors import InvalidInput, NotFound, Problem
 from ringfence.server.configs import Clock
 from ringfence.store.sql import Reader, SqlStore
@@ -108,6 +108,28 @@ class FleetService:
         return [i for i in found
                 if all(i.labels.get(k) == v for k, v in labels.items())
                 and (liveness is None or self.liveness(i, now).value == liveness)]
+
+    def rings(self, token: Token, config: str, instances: list[Instance]) -> dict[str, dict[str, Any]]:
+        """For one config: the revision each instance must run and the ring that gave it the newest one."""
+        require(token, Action.READ, check_name(config))
+        with self.store.read() as reader:
+            rollout = reader.latest_rollout(config)
+            members = reader.members(int(rollout.id)) if rollout else {}
+            head = reader.head(config)
+        out: dict[str, dict[str, Any]] = {}
+        for instance in instances:
+            if not instance.reads(config):
+                continue
+            if rollout is None:
+                out[instance.id] = {"version": head.version if head else None, "ring": None, "rollout": None}
+                continue
+            stage = members.get(instance.id)
+            out[instance.id] = {
+                "version": rollout.assigned(stage is not None),
+                "ring": rollout.policy.stages[stage].name if stage is not None else None,
+                "rollout": rollout.id,
+            }
+        return out
 
     def assignments(self, token: Token, instance_id: str) -> list[dict[str, Any]]:
         """For every config the instance reads (and the token may read): the revision it must run now."""

@@ -62,6 +62,8 @@ def list_instances(
     zone: str | None = Query(None, max_length=100),
     label: list[str] = Query([], description="name=value, repeatable"),
     liveness: str | None = Query(None, pattern="^(alive|silent|gone|stopped)$"),
+    config: str | None = Query(None, max_length=600,
+                               description="only instances reading it, each with its revision and ring"),
 ) -> JSONResponse:
     labels = {}
     for item in label:
@@ -73,7 +75,11 @@ def list_instances(
     fleet = services(request).fleet
     found = fleet.find(token, service=service, region=region, zone=zone, labels=labels, liveness=liveness)
     now = fleet.clock()
-    return JSONResponse({"items": [fleet.to_json(i, now) for i in found]})
+    if config is None:
+        return JSONResponse({"items": [fleet.to_json(i, now) for i in found]})
+    rings = fleet.rings(token, config, found)
+    return JSONResponse({"items": [{**fleet.to_json(i, now), "assignment": rings[i.id]}
+                                   for i in found if i.id in rings]})
 
 
 @router.get("/instances/{instance_id}", responses={**responses(404), **ONE}, summary="One instance")
