@@ -192,21 +192,21 @@ def tick(rollout: Rollout, verdict: Verdict, now: dt.datetime, *, live_members: 
 
 Command = Literal["pause", "resume", "promote", "abort", "rollback"]
 COMMANDS: tuple[Command, ...] = ("pause", "resume", "promote", "abort", "rollback")
+ALLOWED_FROM: dict[str, frozenset[State]] = {
+    "pause": frozenset({State.RUNNING}),
+    "resume": frozenset({State.PAUSED}),
+    "promote": frozenset({State.RUNNING, State.PAUSED}),
+    "abort": ACTIVE,
+    "rollback": ACTIVE,
+}
 
 
 def command(rollout: Rollout, name: str, actor: str, reason: str, now: dt.datetime) -> tuple[Rollout, list[Effect]]:
     """A person's decision. Raises IllegalTransition when the state does not allow it."""
     reason = reason.strip()
-    allowed = {
-        "pause": {State.RUNNING},
-        "resume": {State.PAUSED},
-        "promote": {State.RUNNING, State.PAUSED},
-        "abort": set(ACTIVE),
-        "rollback": set(ACTIVE),
-    }
-    if name not in allowed:
+    if name not in ALLOWED_FROM:
         raise InvalidInput(f"unknown rollout command {name!r}; use one of {', '.join(COMMANDS)}")
-    if rollout.state not in allowed[name]:
+    if rollout.state not in ALLOWED_FROM[name]:
         raise IllegalTransition(
             f"cannot {name} rollout {rollout.id}: it is {rollout.state.value}"
             + ("; to go back, push (or `ringfence revert`) a new revision, canaried like any change"
