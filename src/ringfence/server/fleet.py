@@ -70,7 +70,7 @@ class FleetService:
             sdk_version=str(body.get("sdk_version") or "")[:50], registered_at=now, last_seen=now,
             started_at=started_at,
         )
-        with self.store.write() as tx:
+        with self.store.write(sequenced=False) as tx:
             tx.register(instance)
             stored = tx.instance(instance.id)
         assert stored is not None
@@ -78,7 +78,7 @@ class FleetService:
 
     def heartbeat(self, token: Token, instance_id: str) -> Instance:
         require(token, Action.REGISTER)
-        with self.store.write() as tx:
+        with self.store.write(sequenced=False) as tx:
             if not tx.touch(instance_id, self.clock()):
                 raise NotFound(f"instance {instance_id!r} is not registered; register it first (POST /v1/instances)")
             instance = tx.instance(instance_id)
@@ -87,7 +87,7 @@ class FleetService:
 
     def deregister(self, token: Token, instance_id: str) -> None:
         require(token, Action.REGISTER)
-        with self.store.write() as tx:
+        with self.store.write(sequenced=False) as tx:
             if not tx.stop(instance_id, self.clock()):
                 raise NotFound(f"instance {instance_id!r} is not registered")
 

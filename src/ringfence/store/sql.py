@@ -325,13 +325,17 @@ class SqlStore:
             raise StoreUnavailable(f"the database cannot be reached: {exc.orig}") from None
 
     @contextmanager
-    def write(self) -> Iterator[Writer]:
+    def write(self, *, sequenced: bool = True) -> Iterator[Writer]:
+        """A write transaction. `sequenced=False` is for bookkeeping that is not a change
+        (heartbeats): it takes no seq, so it never queues behind the writers of changes on
+        PostgreSQL (SQLite has one writer whatever we do)."""
         if self._write_lock is not None:
             self._write_lock.acquire()
         try:
             with self._write_engine.connect() as connection, connection.begin() as transaction:
                 writer = Writer(connection)
-                writer.take_seq()
+                if sequenced:
+                    writer.take_seq()
                 yield writer
                 if not writer.wrote:
                     transaction.rollback()  # nothing stored: give the seq back
