@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -17,15 +18,17 @@ from ringfence.core.policy import parse_policy
 from ringfence.core.validation import check_schema
 from ringfence.plugins import load_validators
 from ringfence.server import problems
-from ringfence.server.api import audit, bindings, configs, fleet, health, rollouts, tokens
+from ringfence.server.api import audit, bindings, configs, fleet, health, rollouts, stream, tokens
 from ringfence.server.api.deps import Services
 from ringfence.server.bindings import BindingService, schema_breakage
+from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock, ConfigService
 from ringfence.server.controller import Controller
 from ringfence.server.fleet import FleetService
 from ringfence.server.limits import BodyLimit
 from ringfence.server.rollouts import RolloutService, SilenceVerdicts
 from ringfence.server.settings import Settings
+from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
 from ringfence.store.sql import SqlStore
 
@@ -36,14 +39,18 @@ def utc_now() -> dt.datetime:
 
 def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) -> Services:
     validators = load_validators(settings.disabled_validators)
-    liveness = {"silent_after": settings.instance_silent_after, "gone_after": settings.instance_gone_after}
-    rollouts = RolloutService(store, clock, SilenceVerdicts(**liveness), **liveness)
+    silent, gone = settings.instance_silent_after, settings.instance_gone_after
+    changes = Changes()
+    hub = Hub(store, settings.max_streams)
+    changes.subscribe(hub.changed)
+    rollouts = RolloutService(store, clock, SilenceVerdicts(silent, gone), silent, gone, changes)
     return Services(
         store=store,
-        configs=ConfigService(store, validators, clock, on_revision=rollouts.begin),
+        hub=hub,
+        configs=ConfigService(store, validators, clock, on_revision=rollouts.begin, changes=changes),
         policies=BindingService(store, clock, kind="policy", action=Action.DECIDE, check=parse_policy),
         rollouts=rollouts,
-        fleet=FleetService(store, clock, **liveness),
+        fleet=FleetService(store, clock, silent, gone),
         schemas=BindingService(store, clock, kind="schema", action=Action.BIND_SCHEMA, check=check_schema,
                                breakage=schema_breakage),
         tokens=TokenService(store, clock),
@@ -56,6 +63,7 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         # Blocking work (database calls) runs in worker threads. Past a few, more threads only
         # fight over the GIL and the single SQLite writer; requests queue in the event loop instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        services.hub.bind(asyncio.get_running_loop())
         controller = Controller(services.rollouts, services.store, settings.controller_interval)
         if settings.controller_interval > 0:
             controller.start()
@@ -76,7 +84,7 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     problems.install(app)
     for router in (health.router, configs.router, bindings.schemas, bindings.policies, rollouts.router,
-                   fleet.router, audit.router, tokens.router):
+                   fleet.router, stream.router, audit.router, tokens.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

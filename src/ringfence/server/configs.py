@@ -23,6 +23,7 @@ from ringfence.errors import (
     Problem,
     ValidationFailed,
 )
+from ringfence.server.changes import Changes
 from ringfence.store.sql import Reader, SqlStore, Writer
 
 Clock = Callable[[], dt.datetime]
@@ -85,8 +86,9 @@ def check_expected(subject: str, current: int | None, expected: int | None) -> N
 
 class ConfigService:
     def __init__(self, store: SqlStore, validators: Sequence[Validator], clock: Clock,
-                 on_revision: RevisionHook | None = None) -> None:
+                 on_revision: RevisionHook | None = None, changes: Changes | None = None) -> None:
         self.store = store
+        self.changes = changes or Changes()
         self.validators = list(validators)
         self.clock = clock
         # Called in the write transaction of every new revision: rollouts start there, so a
@@ -194,6 +196,7 @@ class ConfigService:
                          "changes": structural.summary(changes), "emergency": emergency, **(details or {})},
             )
             rollout = self.on_revision(tx, revision, token.name, now, emergency=emergency) if self.on_revision else None
+        self.changes.changed(name)
         return PushResult(revision, changes, changed=True, rollout=rollout)
 
     def revert(self, token: Token, name: str, to: int, *, expected: int | None, message: str) -> PushResult:
@@ -231,4 +234,5 @@ class ConfigService:
             )
             # A deletion reaches the fleet ring by ring too.
             rollout = self.on_revision(tx, tombstone, token.name, now, emergency=False) if self.on_revision else None
+        self.changes.changed(name)
         return PushResult(tombstone, structural.diff(current.value, None), changed=True, rollout=rollout)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ringfence.core.access import Action, in_scope, require
+from ringfence.core.assignment import ConfigAssignments
 from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Instance, Liveness
 from ringfence.core.model import Token
 from ringfence.core.names import MATCH_ALL, check_name, check_pattern
@@ -138,42 +140,38 @@ class FleetService:
             instance = reader.instance(instance_id)
             if instance is None:
                 raise NotFound(f"instance {instance_id!r} is not registered")
-            return [a for name in self._names(reader, instance) if in_scope(token, name)
-                    if (a := self._assignment(reader, instance, name)) is not None]
+            seq = reader.last_seq()
+            views = [reader.config_assignments(name, seq) for name in config_names(reader, instance.configs)
+                     if in_scope(token, name)]
+            return [a for view in views if (a := assignment(reader, view, instance.id)) is not None]
 
-    @staticmethod
-    def _names(reader: Reader, instance: Instance) -> list[str]:
-        names: set[str] = set()
-        for pattern in instance.configs:
-            if pattern == MATCH_ALL or pattern.endswith("/*"):
-                prefix = "" if pattern == MATCH_ALL else pattern[:-1]
-                after = None
-                while heads := reader.heads(prefix=prefix, after=after, limit=1000, include_deleted=True):
-                    names.update(h.name for h in heads)
-                    after = heads[-1].name
-            elif reader.head(pattern) is not None:
-                names.add(pattern)
-        return sorted(names)
 
-    @staticmethod
-    def _assignment(reader: Reader, instance: Instance, name: str) -> dict[str, Any] | None:
-        rollout = reader.latest_rollout(name)
-        if rollout is None:
-            head = reader.head(name)
-            version = head.version if head else None
-            member = False
-        else:
-            member = reader.is_member(int(rollout.id), instance.id)
-            version = rollout.assigned(member)
-        if version is None:
-            return None  # a brand-new config that has not reached this instance yet
-        revision = reader.revision(name, version)
-        if revision is None or revision.deleted:
-            return None
-        return {
-            "name": name, "version": version, "hash": revision.hash, "seq": revision.seq,
-            "rollout": None if rollout is None else {
-                "id": rollout.id, "state": rollout.state.value, "stage": rollout.stage, "member": member,
-                "to_version": rollout.to_version, "from_version": rollout.from_version,
-            },
-        }
+def config_names(reader: Reader, patterns: Iterable[str]) -> list[str]:
+    """The names of the configs (deleted ones included) that `patterns` match."""
+    names: set[str] = set()
+    for pattern in patterns:
+        if pattern == MATCH_ALL or pattern.endswith("/*"):
+            prefix = "" if pattern == MATCH_ALL else pattern[:-1]
+            after = None
+            while heads := reader.heads(prefix=prefix, after=after, limit=1000, include_deleted=True):
+                names.update(h.name for h in heads)
+                after = heads[-1].name
+        elif reader.head(pattern) is not None:
+            names.add(pattern)
+    return sorted(names)
+
+
+def assignment(reader: Reader, view: ConfigAssignments, instance_id: str, *,
+               with_value: bool = False) -> dict[str, Any] | None:
+    """What `instance_id` must run of one config, or None when it must not have it (not yet, or deleted)."""
+    version = view.version_for(instance_id)
+    if version is None:
+        return None  # a brand-new config that has not reached this instance yet
+    revision = reader.revision(view.name, version)
+    if revision is None or revision.deleted:
+        return None
+    out: dict[str, Any] = {"name": view.name, "version": version, "hash": revision.hash, "seq": revision.seq,
+                           "rollout": view.rollout_json(instance_id)}
+    if with_value:
+        out["value"] = revision.value
+    return out

@@ -27,7 +27,9 @@ def serve(settings: Settings) -> None:
           flush=True)
     app = create_app(services, settings)
     try:
+        # Streams never end on their own: on shutdown give them a moment, then close them;
+        # SDK clients reconnect (to another replica, or to this one when it is back).
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                    server_header=False)
+                    server_header=False, timeout_graceful_shutdown=2)
     finally:
         store.close()

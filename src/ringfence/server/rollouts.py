@@ -19,6 +19,7 @@ from ringfence.core.policy import DEFAULT_POLICY, parse_policy
 from ringfence.core.rollout import Effect, Rollout, State, Verdict
 from ringfence.core.targeting import targets
 from ringfence.errors import NotFound
+from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock
 from ringfence.store.sql import SqlStore, Writer
 
@@ -49,8 +50,10 @@ class SilenceVerdicts:
 
 class RolloutService:
     def __init__(self, store: SqlStore, clock: Clock, verdicts: VerdictSource,
-                 silent_after: float = DEFAULT_SILENT_AFTER, gone_after: float = DEFAULT_GONE_AFTER) -> None:
+                 silent_after: float = DEFAULT_SILENT_AFTER, gone_after: float = DEFAULT_GONE_AFTER,
+                 changes: Changes | None = None) -> None:
         self.store = store
+        self.changes = changes or Changes()
         self.clock = clock
         self.verdicts = verdicts
         self.silent_after = silent_after
@@ -90,6 +93,7 @@ class RolloutService:
             changed, effects = machine.command(rollout, name, token.name, reason, now)
             tx.save_rollout(changed, now)
             self._apply(tx, changed, effects, now)
+        self.changes.changed(changed.config)
         return changed
 
     # --- the controller ---------------------------------------------------------------
@@ -100,10 +104,16 @@ class RolloutService:
         return sum(self.tick(int(rollout_id)) for rollout_id in running)
 
     def tick(self, rollout_id: int) -> bool:
+        config, moved = self._tick(rollout_id)
+        if moved:
+            self.changes.changed(config)
+        return moved
+
+    def _tick(self, rollout_id: int) -> tuple[str, bool]:
         with self.store.write() as tx:
             rollout = self._load(tx, rollout_id)
             if rollout.state is not State.RUNNING:
-                return False
+                return rollout.config, False
             now = self.clock()
             # Instances that joined since the stage began are placed by the same rule.
             joined = self._assign(tx, rollout, rollout.stage, now)
@@ -116,7 +126,8 @@ class RolloutService:
             if changed != rollout:
                 tx.save_rollout(changed, now)
                 self._apply(tx, changed, effects, now)
-            return changed != rollout or joined > 0
+            # Assignments move when members join or the state changes, not when only the verdict does.
+            return rollout.config, joined > 0 or bool(effects)
 
     # --- reads ------------------------------------------------------------------------
     def get(self, token: Token, rollout_id: int) -> tuple[Rollout, dict[str, Any]]:

@@ -54,6 +54,7 @@ SETTINGS = [
     Setting("controller_interval", 1.0, "Seconds between controller ticks (0 turns the controller off).", float),
     Setting("instance_silent_after", 30.0, "Seconds without a heartbeat before an instance counts as silent.",
             float),
+    Setting("max_streams", 10_000, "Most open streams; past it, new ones get 503 with Retry-After.", int),
     Setting("instance_gone_after", 300.0, "Seconds without a heartbeat before an instance counts as gone.", float),
 ]
 
@@ -72,6 +73,7 @@ class Settings:
     controller_interval: float = 1.0
     instance_silent_after: float = 30.0
     instance_gone_after: float = 300.0
+    max_streams: int = 10_000
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from ringfence.core.assignment import ConfigAssignments
 from ringfence.core.rollout import ACTIVE, Rollout
 from ringfence.store import rows
 from ringfence.store import tables as t
@@ -47,6 +48,14 @@ class RolloutReads:
         """Instance id -> the stage at which it received the new revision."""
         query = select(_M.c.instance_id, _M.c.stage).where(_M.c.rollout_id == rollout_id)
         return {r.instance_id: r.stage for r in self.connection.execute(query)}
+
+    def config_assignments(self, config: str, seq: int) -> ConfigAssignments:
+        rollout = self.latest_rollout(config)
+        if rollout is None:
+            current = self.connection.execute(
+                select(t.configs.c.current_version).where(t.configs.c.name == config)).scalar()
+            return ConfigAssignments(config, seq, None, frozenset(), current)
+        return ConfigAssignments(config, seq, rollout, frozenset(self.members(int(rollout.id))), None)
 
     def is_member(self, rollout_id: int, instance_id: str) -> bool:
         query = (select(func.count()).select_from(_M)

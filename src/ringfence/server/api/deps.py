@@ -16,6 +16,7 @@ from ringfence.server.bindings import BindingService
 from ringfence.server.configs import ConfigService
 from ringfence.server.fleet import FleetService
 from ringfence.server.rollouts import RolloutService
+from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
 from ringfence.store.sql import SqlStore
 
@@ -34,6 +35,7 @@ class Services:
     policies: BindingService
     rollouts: RolloutService
     fleet: FleetService
+    hub: Hub
 
 
 def services(request: Request) -> Services:
