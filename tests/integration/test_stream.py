@@ -194,3 +194,30 @@ def test_long_poll_answers_when_something_changes(setup: tuple[ServerProcess, Fl
         changed = api.get("/v1/poll", params={"instance": "i-0000", "have": "shop/limits@1", "wait": 20}).json()
         assert changed["configs"]["shop/limits"]["version"] == 2
         assert 0.4 < time.monotonic() - started < 5
+
+
+def test_applied_revisions_are_kept_and_their_propagation_measured(setup: tuple[ServerProcess, Fleet]) -> None:
+    server, _fleet = setup
+    reader = StreamReader(server.url, server.admin_token, {"instance": "i-0000"})
+    try:
+        assert reader.next()[0] == "snapshot"
+        with server.client() as api:
+            push(api, {"limit": 2}, 1)
+            _event, data = reader.next()
+            acked = api.post("/v1/instances/i-0000/applied",
+                             json={"applied": [{"name": data["name"], "version": data["version"]}]})
+            assert acked.json() == {"recorded": 1}
+            shown = api.get("/v1/instances/i-0000").json()["applied"]
+            assert shown["shop/limits"]["version"] == 2
+            rings = api.get("/v1/instances", params={"config": "shop/limits"}).json()["items"]
+            assert {i["id"]: i["assignment"]["applied"] for i in rings}["i-0000"] == 2
+            text = api.get("/metrics").text
+            count = next(line for line in text.splitlines()
+                         if line.startswith("ringfence_propagation_seconds_count"))
+            assert float(count.split()[-1]) >= 1
+            assert "ringfence_open_streams 1.0" in text
+            bad = api.post("/v1/instances/i-0000/applied", json={"applied": [{"name": "x"}]})
+            assert bad.status_code == 422
+        assert httpx.get(f"{server.url}/metrics").status_code == 401
+    finally:
+        reader.close()

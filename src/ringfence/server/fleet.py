@@ -13,11 +13,23 @@ from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Insta
 from ringfence.core.model import Token
 from ringfence.core.names import MATCH_ALL, check_name, check_pattern
 from ringfence.errors import InvalidInput, NotFound, Problem
+from ringfence.server import metrics
 from ringfence.server.configs import Clock
 from ringfence.store.sql import Reader, SqlStore
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
 _FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
+
+
+def _when(value: Any, default: dt.datetime) -> dt.datetime:
+    if not isinstance(value, str):
+        return default
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"applied_at {value!r} is not an ISO 8601 time",
+                           [Problem("/applied_at", "invalid time", "request")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _check(value: Any, pattern: re.Pattern[str], pointer: str, what: str, *, required: bool = True) -> str:
@@ -54,15 +66,8 @@ class FleetService:
                                                                                    "request")])
         for pattern in configs:
             check_pattern(pattern)
-        started = body.get("started_at")
-        try:
-            started_at = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
-        except ValueError:
-            raise InvalidInput("started_at must be an ISO 8601 time",
-                               [Problem("/started_at", "invalid time", "request")]) from None
-        if started_at is not None and started_at.tzinfo is None:
-            started_at = started_at.replace(tzinfo=dt.UTC)
         now = self.clock()
+        started_at = _when(body.get("started_at"), now) if body.get("started_at") is not None else None
         instance = Instance(
             id=_check(body.get("id"), _ID, "/id", "instance id"),
             service=_check(body.get("service"), _FIELD, "/service", "service"),
@@ -86,6 +91,26 @@ class FleetService:
             instance = tx.instance(instance_id)
         assert instance is not None
         return instance
+
+    def acknowledge(self, token: Token, instance_id: str, items: Any) -> int:
+        """An instance reports the revisions it applied; each one's propagation delay is measured."""
+        require(token, Action.REGISTER)
+        if not isinstance(items, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get("version"), int)
+                for i in items):
+            raise InvalidInput("applied must be a list of {name, version, applied_at}",
+                               [Problem("/applied", "expected a list of {name, version, applied_at}", "request")])
+        now = self.clock()
+        with self.store.write(sequenced=False) as tx:
+            if tx.instance(instance_id) is None:
+                raise NotFound(f"instance {instance_id!r} is not registered")
+            for item in items:
+                applied_at = min(_when(item.get("applied_at"), now), now)  # an instance's clock may run ahead
+                tx.record_applied(instance_id, item["name"], item["version"], applied_at)
+                since = tx.assigned_since(item["name"], item["version"], instance_id)
+                if since is not None:
+                    metrics.propagation.observe(max(0.0, (applied_at - since).total_seconds()))
+        return len(items)
 
     def deregister(self, token: Token, instance_id: str) -> None:
         require(token, Action.REGISTER)
@@ -118,18 +143,21 @@ class FleetService:
             rollout = reader.latest_rollout(config)
             members = reader.members(int(rollout.id)) if rollout else {}
             head = reader.head(config)
+            applied = reader.applied_versions(config)
         out: dict[str, dict[str, Any]] = {}
         for instance in instances:
             if not instance.reads(config):
                 continue
             if rollout is None:
-                out[instance.id] = {"version": head.version if head else None, "ring": None, "rollout": None}
+                out[instance.id] = {"version": head.version if head else None, "ring": None, "rollout": None,
+                                    "applied": applied.get(instance.id)}
                 continue
             stage = members.get(instance.id)
             out[instance.id] = {
                 "version": rollout.assigned(stage is not None),
                 "ring": rollout.policy.stages[stage].name if stage is not None else None,
                 "rollout": rollout.id,
+                "applied": applied.get(instance.id),  # what it reports it runs: lags `version` while in flight
             }
         return out
 

@@ -21,6 +21,7 @@ from ringfence.core.access import in_scope
 from ringfence.core.assignment import ConfigAssignments
 from ringfence.core.fleet import Instance
 from ringfence.core.model import Token
+from ringfence.server import metrics
 from ringfence.server.fleet import assignment, config_names
 from ringfence.store.sql import SqlStore
 
@@ -140,6 +141,7 @@ class Hub:
 
     async def stream(self, subscriber: Subscriber, have: dict[str, int]) -> AsyncIterator[bytes]:
         self.subscribers.add(subscriber)
+        metrics.streams.inc()
         try:
             first = await run_in_threadpool(self.snapshot, subscriber, have)
             yield sse("snapshot", first, first["seq"])
@@ -163,4 +165,5 @@ class Hub:
                         subscriber.sent[name] = item["version"]
                         yield sse("update", {"seq": view.seq, **item}, view.seq)
         finally:
+            metrics.streams.dec()
             self.subscribers.discard(subscriber)

@@ -38,6 +38,16 @@ class FleetReads:
             query = query.limit(limit)
         return [rows.instance(r) for r in self.connection.execute(query)]
 
+    def applied(self, instance_id: str) -> dict[str, tuple[int, dt.datetime]]:
+        """Config -> (version, when) the instance last reported it applied."""
+        query = select(t.applied).where(t.applied.c.instance_id == instance_id)
+        return {r.config: (r.version, rows.from_us(r.applied_us)) for r in self.connection.execute(query)}
+
+    def applied_versions(self, config: str) -> dict[str, int]:
+        """Instance id -> the version of `config` it last reported it runs."""
+        query = select(t.applied.c.instance_id, t.applied.c.version).where(t.applied.c.config == config)
+        return {r.instance_id: r.version for r in self.connection.execute(query)}
+
     def readers_of(self, config: str) -> list[Instance]:
         """Instances that read `config` (by the patterns they registered), stopped ones left out."""
         return [i for i in self.instances() if i.stopped_at is None and i.reads(config)]
@@ -59,6 +69,13 @@ class FleetWrites(FleetReads):
         if done.rowcount == 0:
             self.connection.execute(insert(_I).values(id=instance.id, registered_us=rows.to_us(instance.registered_at),
                                                       **values))
+
+    def record_applied(self, instance_id: str, config: str, version: int, applied_at: dt.datetime) -> None:
+        self.wrote = True
+        key = (t.applied.c.instance_id == instance_id) & (t.applied.c.config == config)
+        values = {"version": version, "applied_us": rows.to_us(applied_at)}
+        if not self.connection.execute(update(t.applied).where(key).values(**values)).rowcount:
+            self.connection.execute(insert(t.applied).values(instance_id=instance_id, config=config, **values))
 
     def touch(self, instance_id: str, now: dt.datetime) -> bool:
         self.wrote = True

@@ -57,6 +57,23 @@ class RolloutReads:
             return ConfigAssignments(config, seq, None, frozenset(), current)
         return ConfigAssignments(config, seq, rollout, frozenset(self.members(int(rollout.id))), None)
 
+    def assigned_since(self, config: str, version: int, instance_id: str) -> dt.datetime | None:
+        """When `instance_id` was first told to run `version` of `config` by the latest rollout,
+        or None when that is not what the latest rollout tells it."""
+        row = self.connection.execute(
+            select(_R).where(_R.c.config == config).order_by(_R.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        member = self.connection.execute(
+            select(_M.c.assigned_us).where(_M.c.rollout_id == row.id, _M.c.instance_id == instance_id)).scalar()
+        rollout = rows.rollout(row)
+        if rollout.assigned(member is not None) != version:
+            return None
+        if member is not None and rollout.active:
+            return rows.from_us(member)
+        # Completed (everyone moved then) or rolled back / aborted (everyone moved back then).
+        return rows.from_us(row.updated_us) if not rollout.active else rows.from_us(row.created_us)
+
     def is_member(self, rollout_id: int, instance_id: str) -> bool:
         query = (select(func.count()).select_from(_M)
                  .where(_M.c.rollout_id == rollout_id, _M.c.instance_id == instance_id))

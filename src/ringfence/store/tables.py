@@ -177,3 +177,13 @@ rollout_members = Table(
     Column("stage", Integer, nullable=False),
     Column("assigned_us", BigInteger, nullable=False),
 )
+
+# What each instance reports it actually runs (it acknowledges every revision it applies).
+applied = Table(
+    "applied",
+    metadata,
+    Column("instance_id", String(200), primary_key=True),
+    Column("config", String(600), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("applied_us", BigInteger, nullable=False),
+)

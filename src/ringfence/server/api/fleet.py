@@ -47,6 +47,23 @@ def heartbeat(request: Request, instance_id: str, token: Token = Depends(caller)
     return JSONResponse(fleet.to_json(fleet.heartbeat(token, instance_id), fleet.clock()))
 
 
+APPLIED_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["applied"], "properties": {"applied": {"type": "array", "items": {
+        "type": "object", "required": ["name", "version"],
+        "properties": {"name": {"type": "string"}, "version": {"type": "integer"},
+                       "applied_at": {"type": "string", "description": "ISO 8601; now when left out"}}}}}}}}}
+
+
+@router.post("/instances/{instance_id}/applied", responses={**responses(404), **ok("recorded", {
+    "type": "object", "required": ["recorded"], "properties": {"recorded": {"type": "integer"}}})},
+             openapi_extra={"requestBody": APPLIED_BODY},
+             summary="The instance reports the revisions it applied (measures propagation)")
+async def applied(request: Request, instance_id: str, token: Token = Depends(caller)) -> JSONResponse:
+    body = await json_object(request)
+    recorded = await run_in_threadpool(services(request).fleet.acknowledge, token, instance_id, body.get("applied"))
+    return JSONResponse({"recorded": recorded})
+
+
 @router.delete("/instances/{instance_id}", status_code=204, responses=responses(404),
                summary="A clean shutdown: the instance leaves the fleet without counting as silent")
 def deregister(request: Request, instance_id: str, token: Token = Depends(caller)) -> Response:
@@ -85,7 +102,11 @@ def list_instances(
 @router.get("/instances/{instance_id}", responses={**responses(404), **ONE}, summary="One instance")
 def get_instance(request: Request, instance_id: str, token: Token = Depends(caller)) -> JSONResponse:
     fleet = services(request).fleet
-    return JSONResponse(fleet.to_json(fleet.get(token, instance_id), fleet.clock()))
+    instance = fleet.get(token, instance_id)
+    with services(request).store.read() as reader:
+        applied = reader.applied(instance_id)
+    return JSONResponse({**fleet.to_json(instance, fleet.clock()), "applied": {
+        name: {"version": version, "applied_at": when.isoformat()} for name, (version, when) in applied.items()}})
 
 
 @router.get("/instances/{instance_id}/assignments", responses={**responses(404), **ASSIGNMENTS},
