@@ -221,3 +221,26 @@ def test_applied_revisions_are_kept_and_their_propagation_measured(setup: tuple[
         assert httpx.get(f"{server.url}/metrics").status_code == 401
     finally:
         reader.close()
+
+
+@pytest.mark.postgres
+def test_a_change_made_on_one_replica_reaches_streams_on_another(postgres_server: Any, tmp_path: Path) -> None:
+    url = postgres_server.create_database()
+    env = {"RINGFENCE_CONTROLLER_INTERVAL": "0.2"}
+    with ServerProcess(url, log_path=tmp_path / "a.log", env=env) as first, \
+            ServerProcess(url, log_path=tmp_path / "b.log", env=env) as second:
+        Fleet(first.url, first.admin_token, 3, ["shop/*"]).register()
+        with first.client() as api:
+            api.put("/v1/policies/shop/*", json={"policy": {"stages": [{"name": "all"}]}, "message": "m"})
+            api.put("/v1/configs/shop/limits", json={"value": 1, "message": "m"}).raise_for_status()
+        reader = StreamReader(second.url, second.admin_token, {"instance": "i-0001"})
+        try:
+            assert reader.next()[1]["configs"]["shop/limits"]["version"] == 1
+            with first.client() as api:
+                sent = time.monotonic()
+                push(api, 2, 1)
+            event, data = reader.next()
+            assert (event, data["version"]) == ("update", 2)
+            assert time.monotonic() - sent < 2.0
+        finally:
+            reader.close()

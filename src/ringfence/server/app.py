@@ -26,6 +26,7 @@ from ringfence.server.configs import Clock, ConfigService
 from ringfence.server.controller import Controller
 from ringfence.server.fleet import FleetService
 from ringfence.server.limits import BodyLimit
+from ringfence.server.replicas import Replicas
 from ringfence.server.rollouts import RolloutService, SilenceVerdicts
 from ringfence.server.settings import Settings
 from ringfence.server.stream import Hub
@@ -43,10 +44,14 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
     changes = Changes()
     hub = Hub(store, settings.max_streams)
     changes.subscribe(hub.changed)
+    replicas = Replicas(store, hub.changed) if store.dialect == "postgresql" else None
+    if replicas is not None:
+        changes.subscribe(replicas.publish)
     rollouts = RolloutService(store, clock, SilenceVerdicts(silent, gone), silent, gone, changes)
     return Services(
         store=store,
         hub=hub,
+        replicas=replicas,
         configs=ConfigService(store, validators, clock, on_revision=rollouts.begin, changes=changes),
         policies=BindingService(store, clock, kind="policy", action=Action.DECIDE, check=parse_policy),
         rollouts=rollouts,
@@ -64,6 +69,8 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         # fight over the GIL and the single SQLite writer; requests queue in the event loop instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         services.hub.bind(asyncio.get_running_loop())
+        if services.replicas is not None:
+            services.replicas.start()
         controller = Controller(services.rollouts, services.store, settings.controller_interval)
         if settings.controller_interval > 0:
             controller.start()
@@ -72,6 +79,8 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         finally:
             if settings.controller_interval > 0:
                 controller.stop()
+            if services.replicas is not None:
+                services.replicas.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -15,6 +15,7 @@ from ringfence.errors import InvalidInput, Problem
 from ringfence.server.bindings import BindingService
 from ringfence.server.configs import ConfigService
 from ringfence.server.fleet import FleetService
+from ringfence.server.replicas import Replicas
 from ringfence.server.rollouts import RolloutService
 from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
@@ -36,6 +37,7 @@ class Services:
     rollouts: RolloutService
     fleet: FleetService
     hub: Hub
+    replicas: Replicas | None = None
 
 
 def services(request: Request) -> Services:
