@@ -1,0 +1,307 @@
+"""The client services embed: every config they read, in memory, kept current by one background thread.
+
+Reads (`get`, `value`, `revision`) look up one immutable `Snapshot` held in one
+attribute: no lock, no I/O, safe from any thread and from async code. One daemon
+thread talks to the server (stream, or long-poll after repeated stream failures)
+and swaps in a new snapshot per message; a second sends heartbeats; a third runs
+`on_change` callbacks, so a slow or failing callback never holds up delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from ringfence.core.names import check_pattern, matches
+from ringfence.sdk.backoff import Backoff
+from ringfence.sdk.cache import DiskCache
+from ringfence.sdk.snapshot import Entry, Snapshot, entry
+from ringfence.sdk.transport import Identity, Message, PollTransport, StreamTransport, TransportFailure
+
+log = logging.getLogger("ringfence.sdk")
+
+Status = Literal["starting", "ready", "stale", "offline", "closed"]
+Callback = Callable[[str, Any, Any], object]
+
+STREAM_FAILURES_BEFORE_POLL = 3
+RETRY_STREAM_AFTER = 60.0  # seconds of long-polling before trying to stream again
+HEARTBEAT_SECONDS = 10.0  # well inside the server's silence threshold, so a canary never looks dead
+_SDK_VERSION = "ringfence-python"
+
+_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Threads do not survive fork(): each client restarts its own in the child, with the parent's
+    # snapshot already in memory so the child serves it at once.
+    for client in list(_clients):
+        client._restart_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Client:
+    """Reads configs from a ringfence server. See docs/stream.md for the protocol underneath."""
+
+    def __init__(
+        self, url: str, *, token: str, service: str, labels: Mapping[str, str] | None = None, region: str = "",
+        zone: str = "", configs: list[str] | tuple[str, ...] = ("*",), cache_dir: str | os.PathLike[str] | None = None,
+        instance_id: str | None = None, bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._token = token
+        self._patterns = tuple(check_pattern(p) for p in configs) or ("*",)
+        self._fixed_id = instance_id
+        self._identity = Identity(instance_id or self._default_id(service), service, region, zone,
+                                  dict(labels or {}), self._patterns)
+        self._cache = DiskCache(cache_dir, self._url, service) if cache_dir is not None else None
+        self._callbacks: list[tuple[str, Callback]] = []
+        self._snapshot = Snapshot()
+        self._status: Status = "starting"
+        self._has_state = False
+        self._closed = False
+        self._start_from_disk(bootstrap)
+        self._start_threads()
+        _clients.add(self)
+
+    # --- reads: memory only -----------------------------------------------------------
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of config `name` (read-only: mappings are MappingProxyType, lists are tuples)."""
+        found = self._snapshot.configs.get(name)
+        return default if found is None else found.value
+
+    def value(self, name: str, path: str, default: Any = None) -> Any:
+        """A value inside a config by dotted path (`"timeouts.connect_ms"`; digits index lists)."""
+        found = self._snapshot.configs.get(name)
+        if found is None:
+            return default
+        current = found.value
+        for key in path.split(".") if path else ():
+            if isinstance(current, Mapping) and key in current:
+                current = current[key]
+            elif isinstance(current, tuple) and key.isdigit() and int(key) < len(current):
+                current = current[int(key)]
+            else:
+                return default
+        return current
+
+    def revision(self, name: str) -> tuple[int, str] | None:
+        """(version, hash) of the revision this instance runs; version 0 means it came from `bootstrap`."""
+        found = self._snapshot.configs.get(name)
+        return None if found is None else (found.version, found.hash)
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def instance_id(self) -> str:
+        return self._identity.instance_id
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the server has answered; False on timeout. Never raises for a slow or absent server."""
+        self._ready.wait(timeout)
+        return self._status == "ready"
+
+    def on_change(self, pattern: str, callback: Callback) -> None:
+        """Call `callback(name, old, new)` on a worker thread when a config matching `pattern` changes.
+
+        `old`/`new` are None when the config appears/disappears. Exceptions are logged, never raised.
+        """
+        self._callbacks.append((check_pattern(pattern), callback))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._status = "closed"
+        self._stop.set()
+        self._backoff.stop()
+        self._events.put(None)
+        self._http.close()  # cuts a stream read short
+        _clients.discard(self)
+        for thread in (self._loop, self._beat, self._worker):
+            if thread is not threading.current_thread():
+                thread.join(1.0)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # no token: reprs end up in logs
+        return f"<ringfence.Client {self._url} instance={self.instance_id!r} status={self._status}>"
+
+    # --- start-up -----------------------------------------------------------------------
+    @staticmethod
+    def _default_id(service: str) -> str:
+        return f"{service}-{socket.gethostname()}-{os.getpid()}"
+
+    def _start_from_disk(self, bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None) -> None:
+        loaded = self._cache.load() if self._cache is not None else None
+        if loaded is None and bootstrap is not None:
+            loaded = self._bootstrap(bootstrap)
+        if loaded is not None:
+            self._snapshot = self._within(loaded)
+            self._has_state = True
+            self._status = "stale"  # something to serve, not yet confirmed by the server
+
+    def _bootstrap(self, bootstrap: str | os.PathLike[str] | Mapping[str, Any]) -> Snapshot | None:
+        if isinstance(bootstrap, Mapping):
+            values: Any = bootstrap
+        else:
+            import json
+
+            try:
+                values = json.loads(Path(bootstrap).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                log.warning("ringfence: cannot use the bootstrap file %s (%s)", bootstrap, type(error).__name__)
+                return None
+        if not isinstance(values, Mapping):
+            log.warning("ringfence: bootstrap must map config names to values; ignoring it")
+            return None
+        return Snapshot(MappingProxyType({n: entry({"version": 0, "hash": "", "value": v})
+                                          for n, v in values.items()}))
+
+    def _within(self, snapshot: Snapshot) -> Snapshot:
+        """Only the configs this client reads (a cache or bootstrap may hold more)."""
+        kept = {n: e for n, e in snapshot.configs.items() if any(matches(p, n) for p in self._patterns)}
+        return Snapshot(MappingProxyType(kept), snapshot.seq)
+
+    def _start_threads(self) -> None:
+        self._http = httpx.Client(base_url=self._url, headers={"Authorization": f"Bearer {self._token}",
+                                                               "User-Agent": _SDK_VERSION})
+        self._stream = StreamTransport(self._http, self._identity)
+        self._poll = PollTransport(self._http, self._identity, _SDK_VERSION)
+        self._backoff = Backoff()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._connected = False
+        self._events: queue.Queue[tuple[Callback, str, Any, Any] | None] = queue.Queue()
+        self._loop = threading.Thread(target=self._run, name="ringfence-stream", daemon=True)
+        self._beat = threading.Thread(target=self._heartbeats, name="ringfence-heartbeat", daemon=True)
+        self._worker = threading.Thread(target=self._run_callbacks, name="ringfence-callbacks", daemon=True)
+        for thread in (self._loop, self._beat, self._worker):
+            thread.start()
+
+    def _restart_after_fork(self) -> None:
+        if self._closed:
+            return
+        if self._fixed_id is None:
+            ident = self._identity
+            self._identity = Identity(self._default_id(ident.service), ident.service, ident.region, ident.zone,
+                                      ident.labels, ident.configs)
+        # The parent's connections belong to the parent: abandon them (closing could disturb its sockets).
+        self._status = "stale" if self._has_state else "starting"
+        self._start_threads()
+
+    # --- the background loop ----------------------------------------------------------------
+    def _run(self) -> None:
+        failures = 0
+        polling_until = 0.0
+        while not self._stop.is_set():
+            polling = time.monotonic() < polling_until
+            try:
+                transport = self._poll if polling else self._stream
+                for message in transport.messages(self._snapshot.have()):
+                    if self._stop.is_set():
+                        return
+                    self._apply(message)
+                    failures = 0
+                    self._backoff.reset()
+                if polling:
+                    continue  # one long-poll answered; ask again at once
+            except TransportFailure as failure:
+                if self._stop.is_set():
+                    return
+                self._lost(str(failure))
+                if not polling:
+                    failures += 1
+                    if failures >= STREAM_FAILURES_BEFORE_POLL:
+                        log.warning("ringfence: streaming failed %d times in a row; long-polling for %.0f s",
+                                    failures, RETRY_STREAM_AFTER)
+                        polling_until = time.monotonic() + RETRY_STREAM_AFTER
+                        failures = 0
+                # A refused token will not fix itself in a second: wait at least 30 s between such tries.
+                floor = failure.retry_after if failure.retry_after is not None else (30.0 if failure.fatal else None)
+                self._backoff.wait(floor)
+            except Exception:  # a bug must not kill the thread that keeps configs current
+                log.exception("ringfence: unexpected error in the stream loop; reconnecting")
+                self._lost("unexpected error")
+                self._backoff.wait()
+
+    def _lost(self, why: str) -> None:
+        self._connected = False
+        if self._status == "ready" or self._status == "starting":
+            log.warning("ringfence: lost the server (%s); serving what this instance has", why)
+        if self._status != "closed":
+            self._status = "stale" if self._has_state else "offline"
+        self._ready.clear()
+
+    def _apply(self, message: Message) -> None:
+        old = self._snapshot
+        data = message.data
+        seq = int(data.get("seq", 0))
+        if message.kind == "snapshot":
+            new = self._within(old.replaced(data.get("configs", {}), seq))
+        elif message.kind == "update":
+            name = str(data.get("name"))
+            if not any(matches(p, name) for p in self._patterns):
+                return
+            new = old.updated(name, data, seq)
+        else:
+            new = old.removed(str(data.get("name")), seq)
+        self._snapshot = new  # the one atomic swap readers see
+        if self._cache is not None:
+            self._cache.save(new, self.instance_id)
+        if message.kind == "snapshot":
+            self._has_state = True
+            self._connected = True
+            if self._status != "closed":
+                self._status = "ready"
+            self._ready.set()
+        self._notify(old.configs, new.configs)
+
+    def _notify(self, old: Mapping[str, Entry], new: Mapping[str, Entry]) -> None:
+        if not self._callbacks:
+            return
+        for name in sorted(old.keys() | new.keys()):
+            before, after = old.get(name), new.get(name)
+            if before is not None and after is not None and (before.version, before.hash) == (after.version,
+                                                                                              after.hash):
+                continue
+            for pattern, callback in list(self._callbacks):
+                if matches(pattern, name):
+                    self._events.put((callback, name, before and before.value, after and after.value))
+
+    def _run_callbacks(self) -> None:
+        while (item := self._events.get()) is not None:
+            callback, name, old, new = item
+            try:
+                callback(name, old, new)
+            except Exception:
+                log.exception("ringfence: an on_change callback for %s raised; carrying on", name)
+
+    def _heartbeats(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            if not self._connected:
+                continue
+            try:
+                self._http.post(f"/v1/instances/{self.instance_id}/heartbeat", timeout=5.0)
+            except httpx.HTTPError as error:
+                log.debug("ringfence: heartbeat failed (%s)", type(error).__name__)
