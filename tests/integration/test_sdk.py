@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 import ringfence
+from ringfence.sdk import client as sdk_client
+from ringfence.sdk.transport import Message, StreamTransport, TransportFailure
 from ringfence.testing.ports import free_port
 from ringfence.testing.server import ServerProcess
 
@@ -192,3 +194,28 @@ def test_no_server_no_state_is_offline_and_bootstrap_is_stale(tmp_path: Path) ->
     with ringfence.Client(url, token="rf_x", service="checkout", bootstrap={CONFIG: {"limit": 7}}) as sdk:
         assert sdk.status == "stale"
         assert sdk.get(CONFIG)["limit"] == 7 and sdk.revision(CONFIG) == (0, "")
+
+
+def test_falls_back_to_long_poll_when_streams_fail(server: Server, token: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(self: StreamTransport, have: str) -> Iterator[Message]:
+        raise TransportFailure("stream: HTTP 502")  # a proxy that breaks every stream
+
+    monkeypatch.setattr(StreamTransport, "messages", refused)
+    with client(server, token) as sdk:
+        assert ready(sdk), "three failed streams, then long-poll"
+        server.push({"limit": 2})
+        eventually(lambda: sdk.get(CONFIG)["limit"] == 2, timeout=2.0)
+        assert sdk.status == "ready"
+
+
+def test_heartbeats_keep_the_instance_alive(server: Server, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sdk_client, "HEARTBEAT_SECONDS", 0.2)
+    with client(server, token) as sdk, server.process.client() as api:
+        assert ready(sdk)
+
+        def last_seen() -> str:
+            return str(api.get(f"/v1/instances/{sdk.instance_id}").json()["last_seen"])
+
+        first = last_seen()
+        eventually(lambda: last_seen() > first, timeout=3.0)

@@ -241,6 +241,8 @@ class Client:
                 floor = failure.retry_after if failure.retry_after is not None else (30.0 if failure.fatal else None)
                 self._backoff.wait(floor)
             except Exception:  # a bug must not kill the thread that keeps configs current
+                if self._stop.is_set():
+                    return  # close() pulled the HTTP client from under a request: expected
                 log.exception("ringfence: unexpected error in the stream loop; reconnecting")
                 self._lost("unexpected error")
                 self._backoff.wait()
