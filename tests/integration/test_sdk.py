@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import ringfence
-from ringfence.sdk import client as sdk_client
+from ringfence.sdk import reporter
 from ringfence.sdk.transport import Message, StreamTransport, TransportFailure
 from ringfence.testing.ports import free_port
 from ringfence.testing.server import ServerProcess
@@ -209,8 +209,8 @@ def test_falls_back_to_long_poll_when_streams_fail(server: Server, token: str,
         assert sdk.status == "ready"
 
 
-def test_heartbeats_keep_the_instance_alive(server: Server, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sdk_client, "HEARTBEAT_SECONDS", 0.2)
+def test_heartbeats_and_apply_acknowledgements(server: Server, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reporter, "HEARTBEAT_SECONDS", 0.2)
     with client(server, token) as sdk, server.process.client() as api:
         assert ready(sdk)
 
@@ -219,3 +219,10 @@ def test_heartbeats_keep_the_instance_alive(server: Server, token: str, monkeypa
 
         first = last_seen()
         eventually(lambda: last_seen() > first, timeout=3.0)
+
+        def applied() -> Any:
+            return api.get(f"/v1/instances/{sdk.instance_id}").json()["applied"].get(CONFIG, {}).get("version")
+
+        eventually(lambda: applied() == 1, timeout=3.0)
+        server.push({"limit": 2})
+        eventually(lambda: applied() == 2, timeout=3.0)

@@ -26,6 +26,7 @@ import httpx
 from ringfence.core.names import check_pattern, matches
 from ringfence.sdk.backoff import Backoff
 from ringfence.sdk.cache import DiskCache
+from ringfence.sdk.reporter import Reporter
 from ringfence.sdk.snapshot import Entry, Snapshot, entry
 from ringfence.sdk.transport import Identity, Message, PollTransport, StreamTransport, TransportFailure
 
@@ -36,7 +37,6 @@ Callback = Callable[[str, Any, Any], object]
 
 STREAM_FAILURES_BEFORE_POLL = 3
 RETRY_STREAM_AFTER = 60.0  # seconds of long-polling before trying to stream again
-HEARTBEAT_SECONDS = 10.0  # well inside the server's silence threshold, so a canary never looks dead
 _SDK_VERSION = "ringfence-python"
 
 _clients: weakref.WeakSet[Client] = weakref.WeakSet()
@@ -131,6 +131,7 @@ class Client:
         self._stop.set()
         self._backoff.stop()
         self._events.put(None)
+        self._reporter.wake()
         self._http.close()  # cuts a stream read short
         _clients.discard(self)
         for thread in (self._loop, self._beat, self._worker):
@@ -194,10 +195,12 @@ class Client:
         self._connected = False
         self._events: queue.Queue[tuple[Callback, str, Any, Any] | None] = queue.Queue()
         self._loop = threading.Thread(target=self._run, name="ringfence-stream", daemon=True)
-        self._beat = threading.Thread(target=self._heartbeats, name="ringfence-heartbeat", daemon=True)
+        self._reporter = Reporter(self._http, lambda: self.instance_id, lambda: self._connected, self._stop)
+        self._beat = self._reporter.thread
         self._worker = threading.Thread(target=self._run_callbacks, name="ringfence-callbacks", daemon=True)
-        for thread in (self._loop, self._beat, self._worker):
-            thread.start()
+        self._loop.start()
+        self._reporter.start()
+        self._worker.start()
 
     def _restart_after_fork(self) -> None:
         if self._closed:
@@ -277,6 +280,11 @@ class Client:
             if self._status != "closed":
                 self._status = "ready"
             self._ready.set()
+            self._reporter.wake()  # acknowledgements held while disconnected can go now
+        for name, item in new.configs.items():
+            before = old.configs.get(name)
+            if item.version > 0 and (before is None or before.version != item.version):
+                self._reporter.applied(name, item.version)
         self._notify(old.configs, new.configs)
 
     def _notify(self, old: Mapping[str, Entry], new: Mapping[str, Entry]) -> None:
@@ -298,12 +306,3 @@ class Client:
                 callback(name, old, new)
             except Exception:
                 log.exception("ringfence: an on_change callback for %s raised; carrying on", name)
-
-    def _heartbeats(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            if not self._connected:
-                continue
-            try:
-                self._http.post(f"/v1/instances/{self.instance_id}/heartbeat", timeout=5.0)
-            except httpx.HTTPError as error:
-                log.debug("ringfence: heartbeat failed (%s)", type(error).__name__)
