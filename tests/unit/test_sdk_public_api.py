@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
+import httpx
 import pytest
 
 import ringfence
 from ringfence.sdk import sse
 from ringfence.sdk.backoff import Backoff, retry_after
-from ringfence.sdk.cache import DiskCache
+from ringfence.sdk.cache import DiskCache, load_bootstrap
 from ringfence.sdk.snapshot import Snapshot, freeze
+from ringfence.sdk.transport import Identity, PollTransport, StreamTransport, TransportFailure
 
 
 # --- the public surface (like httpx's test_exported_members) ------------------------------------
@@ -124,3 +127,79 @@ def test_unwritable_cache_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFi
         assert not cache.save(SNAP, "i")
         assert not cache.save(SNAP, "i")
     assert caplog.text.count("cannot write") == 1
+
+
+# --- the transport seam, driven by httpx.MockTransport ------------------------------------------------
+TOKEN = "rf_secret_token_value"
+IDENTITY = Identity("checkout-h-1", "checkout", "eu-west", "", {"canary": "true"}, ("shop/*",))
+
+
+def _http(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
+    return httpx.Client(base_url="http://rf.test", headers={"Authorization": f"Bearer {TOKEN}"},
+                        transport=httpx.MockTransport(handler))
+
+
+def test_stream_transport_registers_sends_have_and_yields_messages() -> None:
+    seen: list[httpx.Request] = []
+    body = ('id: 7\nevent: snapshot\ndata: {"seq": 7, "configs": {}}\n\n: ping\n\n'
+            'event: future-kind\ndata: {}\n\nid: 8\nevent: remove\ndata: {"seq": 8, "name": "shop/a"}\n\n')
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text=body, headers={"Content-Type": "text/event-stream"})
+
+    with _http(handler) as http:
+        stream = StreamTransport(http, IDENTITY).messages("shop/a@3")
+        assert [m.kind for m in (next(stream), next(stream))] == ["snapshot", "remove"]
+        with pytest.raises(TransportFailure, match="closed the connection"):
+            next(stream)
+    params = seen[0].url.params
+    assert (params["instance"], params["service"], params["have"], params["label"]) == (
+        "checkout-h-1", "checkout", "shop/a@3", "canary=true")
+    assert TOKEN not in str(seen[0].url), "the token goes in the Authorization header only"
+
+
+def test_transport_failures_carry_retry_after_and_never_the_token() -> None:
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "5"}, json={"title": "Too many streams"})
+
+    with _http(busy) as http, pytest.raises(TransportFailure) as failure:
+        next(StreamTransport(http, IDENTITY).messages(""))
+    assert failure.value.retry_after == 5.0 and not failure.value.fatal
+    assert TOKEN not in str(failure.value)
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect (Bearer {TOKEN})", request=request)
+
+    with _http(refused) as http, pytest.raises(TransportFailure) as failure:
+        next(StreamTransport(http, IDENTITY).messages(""))
+    assert TOKEN not in str(failure.value), "httpx's message is not passed on"
+
+
+def test_poll_transport_registers_once_then_polls() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.method == "POST":
+            assert json.loads(request.content)["id"] == "checkout-h-1"
+            return httpx.Response(200, json={})
+        return httpx.Response(200, json={"seq": 3, "configs": {}})
+
+    with _http(handler) as http:
+        poll = PollTransport(http, IDENTITY, "test", wait=0)
+        assert [m.kind for m in poll.messages("")] == ["snapshot"]
+        assert [m.kind for m in poll.messages("")] == ["snapshot"]
+    assert paths == ["/v1/instances", "/v1/poll", "/v1/poll"]
+
+
+def test_bootstrap_from_a_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = tmp_path / "bootstrap.json"
+    source.write_text('{"shop/limits": {"limit": 7}}')
+    loaded = load_bootstrap(source)
+    assert loaded is not None and loaded.configs["shop/limits"].value["limit"] == 7
+    assert loaded.have() == "", "bootstrap values are version 0: the server must send everything"
+    source.write_text("[1, 2]")
+    with caplog.at_level(logging.WARNING, "ringfence.sdk"):
+        assert load_bootstrap(source) is None
+    assert "bootstrap" in caplog.text

@@ -17,10 +17,12 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from ringfence.sdk.snapshot import Snapshot
+from ringfence.sdk.snapshot import Snapshot, entry
 
 log = logging.getLogger("ringfence.sdk")
 FORMAT = 1
@@ -99,3 +101,20 @@ class DiskCache:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def load_bootstrap(source: str | os.PathLike[str] | Mapping[str, Any]) -> Snapshot | None:
+    """`bootstrap=`: values to serve on the very first start, before any cache exists (version 0)."""
+    if isinstance(source, Mapping):
+        values: Any = source
+    else:
+        try:
+            values = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("ringfence: cannot use the bootstrap file %s (%s)", source, type(error).__name__)
+            return None
+    if not isinstance(values, Mapping):
+        log.warning("ringfence: bootstrap must map config names to values; ignoring it")
+        return None
+    return Snapshot(MappingProxyType({name: entry({"version": 0, "hash": "", "value": value})
+                                      for name, value in values.items()}))

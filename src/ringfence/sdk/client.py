@@ -17,7 +17,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
@@ -25,9 +24,9 @@ import httpx
 
 from ringfence.core.names import check_pattern, matches
 from ringfence.sdk.backoff import Backoff
-from ringfence.sdk.cache import DiskCache
+from ringfence.sdk.cache import DiskCache, load_bootstrap
 from ringfence.sdk.reporter import Reporter
-from ringfence.sdk.snapshot import Entry, Snapshot, entry
+from ringfence.sdk.snapshot import Entry, Snapshot
 from ringfence.sdk.transport import Identity, Message, PollTransport, StreamTransport, TransportFailure
 
 log = logging.getLogger("ringfence.sdk")
@@ -73,6 +72,7 @@ class Client:
         self._status: Status = "starting"
         self._has_state = False
         self._closed = False
+        self._status_lock = threading.Lock()
         self._start_from_disk(bootstrap)
         self._start_threads()
         _clients.add(self)
@@ -126,8 +126,9 @@ class Client:
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        self._status = "closed"
+        with self._status_lock:
+            self._closed = True
+            self._status = "closed"
         self._stop.set()
         self._backoff.stop()
         self._events.put(None)
@@ -156,28 +157,11 @@ class Client:
     def _start_from_disk(self, bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None) -> None:
         loaded = self._cache.load() if self._cache is not None else None
         if loaded is None and bootstrap is not None:
-            loaded = self._bootstrap(bootstrap)
+            loaded = load_bootstrap(bootstrap)
         if loaded is not None:
             self._snapshot = self._within(loaded)
             self._has_state = True
             self._status = "stale"  # something to serve, not yet confirmed by the server
-
-    def _bootstrap(self, bootstrap: str | os.PathLike[str] | Mapping[str, Any]) -> Snapshot | None:
-        if isinstance(bootstrap, Mapping):
-            values: Any = bootstrap
-        else:
-            import json
-
-            try:
-                values = json.loads(Path(bootstrap).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
-                log.warning("ringfence: cannot use the bootstrap file %s (%s)", bootstrap, type(error).__name__)
-                return None
-        if not isinstance(values, Mapping):
-            log.warning("ringfence: bootstrap must map config names to values; ignoring it")
-            return None
-        return Snapshot(MappingProxyType({n: entry({"version": 0, "hash": "", "value": v})
-                                          for n, v in values.items()}))
 
     def _within(self, snapshot: Snapshot) -> Snapshot:
         """Only the configs this client reads (a cache or bootstrap may hold more)."""
@@ -210,6 +194,8 @@ class Client:
             self._identity = Identity(self._default_id(ident.service), ident.service, ident.region, ident.zone,
                                       ident.labels, ident.configs)
         # The parent's connections belong to the parent: abandon them (closing could disturb its sockets).
+        # A lock held by a parent thread at fork time would stay held for ever in the child: start afresh.
+        self._status_lock = threading.Lock()
         self._status = "stale" if self._has_state else "starting"
         self._start_threads()
 
@@ -250,12 +236,17 @@ class Client:
                 self._lost("unexpected error")
                 self._backoff.wait()
 
+    def _set_status(self, status: Status) -> None:
+        # Under a lock so that a status set by the loop thread can never overwrite "closed".
+        with self._status_lock:
+            if not self._closed:
+                self._status = status
+
     def _lost(self, why: str) -> None:
         self._connected = False
         if self._status == "ready" or self._status == "starting":
             log.warning("ringfence: lost the server (%s); serving what this instance has", why)
-        if self._status != "closed":
-            self._status = "stale" if self._has_state else "offline"
+        self._set_status("stale" if self._has_state else "offline")
         self._ready.clear()
 
     def _apply(self, message: Message) -> None:
@@ -277,8 +268,7 @@ class Client:
         if message.kind == "snapshot":
             self._has_state = True
             self._connected = True
-            if self._status != "closed":
-                self._status = "ready"
+            self._set_status("ready")
             self._ready.set()
             self._reporter.wake()  # acknowledgements held while disconnected can go now
         for name, item in new.configs.items():
