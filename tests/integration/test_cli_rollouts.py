@@ -207,8 +207,9 @@ def test_fleet_shows_each_instance_revision_and_ring_for_a_config(server: Server
     assert rf("rollout", "pause", rollout_id).code == 0
     listed = rf("fleet", "--config", "ringed/flag", "--json").json["items"]
     canaries = [i for i in listed if i["assignment"]["ring"] is not None]
-    assert canaries and all(i["assignment"] == {"version": 1, "ring": "canary", "rollout": rollout_id}
-                            for i in canaries)
+    assert canaries and all(
+        i["assignment"] == {"version": 1, "ring": "canary", "rollout": rollout_id, "applied": None}
+        for i in canaries), "assigned, not yet reported applied"
     assert all(i["assignment"]["version"] is None for i in listed if i not in canaries), "new config: not there yet"
     table = rf("fleet", "--config", "ringed/flag")
     assert table.code == 0 and "canary" in table.out and "baseline" in table.out and "v1" in table.out

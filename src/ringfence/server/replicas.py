@@ -30,12 +30,15 @@ class Replicas:
         self._send_lock = threading.Lock()
         self._sender: Any = None
         self._stop = threading.Event()
+        self._running = False  # services used outside a serving app (tests, tools) announce nothing
         self._thread = threading.Thread(target=self._listen, name="ringfence-listen", daemon=True)
 
     def start(self) -> None:
+        self._running = True
         self._thread.start()
 
     def stop(self) -> None:
+        self._running = False
         self._stop.set()
         self._thread.join(5)
         with self._send_lock:
@@ -44,6 +47,8 @@ class Replicas:
 
     def publish(self, config: str) -> None:
         """Tell the other replicas (called after the change committed)."""
+        if not self._running:
+            return
         with self._send_lock:
             try:
                 if self._sender is None or self._sender.closed:
