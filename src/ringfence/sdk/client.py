@@ -263,7 +263,8 @@ class Client:
         else:
             new = old.removed(str(data.get("name")), seq)
         self._snapshot = new  # the one atomic swap readers see
-        if self._cache is not None:
+        if self._cache is not None and (new.configs != old.configs or not self._has_state):
+            # A long-poll that timed out repeats the same state every 25 s: no need to fsync it again.
             self._cache.save(new, self.instance_id)
         if message.kind == "snapshot":
             self._has_state = True
