@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
@@ -50,6 +51,10 @@ class StreamReader:
                         event, data = "message", ""
         except httpx.HTTPError:
             pass
+        finally:
+            # Closed here, by the thread that used it, once its stream ended (at the latest when
+            # the server stops): closing it from the test thread would leave its socket to the GC.
+            self._client.close()
 
     def next(self, timeout: float = 5.0) -> tuple[str, dict[str, Any]]:
         return self.events.get(timeout=timeout)
@@ -62,11 +67,17 @@ class StreamReader:
         return False
 
     def close(self) -> None:
-        # The reading thread is a daemon: closing the connection under it is enough, and
-        # the server sees the disconnect and drops the subscriber.
+        # Ends the stream under the reading thread, which then closes its client.
         if self._response is not None:
             self._response.close()
-        self._client.close()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage() -> Iterator[None]:
+    # Stream sockets are closed by their reading threads; collecting here makes any socket this
+    # module leaked show up in this module's tests, not in whichever test runs next.
+    yield
+    gc.collect()
 
 
 @pytest.fixture

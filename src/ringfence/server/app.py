@@ -55,7 +55,7 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
         configs=ConfigService(store, validators, clock, on_revision=rollouts.begin, changes=changes),
         policies=BindingService(store, clock, kind="policy", action=Action.DECIDE, check=parse_policy),
         rollouts=rollouts,
-        fleet=FleetService(store, clock, silent, gone),
+        fleet=FleetService(store, clock, silent, gone, on_register=rollouts.place),
         schemas=BindingService(store, clock, kind="schema", action=Action.BIND_SCHEMA, check=check_schema,
                                breakage=schema_breakage),
         tokens=TokenService(store, clock),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ringfence.core.access import Action, in_scope, require
@@ -15,7 +15,7 @@ from ringfence.core.names import MATCH_ALL, check_name, check_pattern
 from ringfence.errors import InvalidInput, NotFound, Problem
 from ringfence.server import metrics
 from ringfence.server.configs import Clock
-from ringfence.store.sql import Reader, SqlStore
+from ringfence.store.sql import Reader, SqlStore, Writer
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
 _FIELD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
@@ -43,8 +43,12 @@ def _check(value: Any, pattern: re.Pattern[str], pointer: str, what: str, *, req
 
 class FleetService:
     def __init__(self, store: SqlStore, clock: Clock, silent_after: float = DEFAULT_SILENT_AFTER,
-                 gone_after: float = DEFAULT_GONE_AFTER) -> None:
+                 gone_after: float = DEFAULT_GONE_AFTER,
+                 on_register: Callable[[Writer, Instance, dt.datetime], None] | None = None) -> None:
         self.store = store
+        # Called in the registration's transaction: running rollouts place a newcomer at once,
+        # so its first snapshot already holds what it must run.
+        self.on_register = on_register
         self.clock = clock
         self.silent_after = silent_after
         self.gone_after = gone_after
@@ -77,8 +81,12 @@ class FleetService:
             sdk_version=str(body.get("sdk_version") or "")[:50], registered_at=now, last_seen=now,
             started_at=started_at,
         )
-        with self.store.write(sequenced=False) as tx:
+        # Sequenced: placing the instance in running rollouts writes their members, which the
+        # controller writes too.
+        with self.store.write() as tx:
             tx.register(instance)
+            if self.on_register is not None:
+                self.on_register(tx, instance, now)
             stored = tx.instance(instance.id)
         assert stored is not None
         return stored

@@ -84,6 +84,12 @@ class RolloutService:
         self._apply(tx, started, effects, now)
         return started
 
+    def place(self, tx: Writer, instance: Instance, now: dt.datetime) -> None:
+        """A newcomer joins the rollouts of the configs it reads, by the same rule as everyone."""
+        for rollout in tx.active_rollouts():
+            if rollout.state is State.RUNNING and instance.reads(rollout.config):
+                self._assign(tx, rollout, rollout.stage, now)
+
     # --- people -----------------------------------------------------------------------
     def steer(self, token: Token, rollout_id: int, name: str, reason: str) -> Rollout:
         with self.store.write() as tx:

@@ -66,6 +66,7 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()  # held so the loop does not drop them half-way
         self._again: set[str] = set()
         self._payloads: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._encoded: OrderedDict[tuple[str, int, bool], tuple[bytes, bool]] = OrderedDict()
 
     # --- changes ------------------------------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -90,6 +91,9 @@ class Hub:
             while True:
                 self._again.discard(config)
                 view = await run_in_threadpool(self._view, config)
+                # Read the revisions this view can send once, here, so a thousand subscribers
+                # format their message from memory instead of queueing for a database thread.
+                await run_in_threadpool(self._warm, view)
                 for subscriber in self.subscribers:
                     if subscriber.wants(config):
                         subscriber.offer(view)
@@ -97,6 +101,23 @@ class Hub:
                     return
         finally:
             self._refreshing.discard(config)
+
+    def _warm(self, view: ConfigAssignments) -> None:
+        candidates = [view.current_version] if view.rollout is None else [view.rollout.to_version,
+                                                                           view.rollout.from_version]
+        for version in (v for v in candidates if v is not None):
+            if (view.name, version) not in self._payloads:
+                with self.store.read() as reader:
+                    revision = reader.revision(view.name, version)
+                if revision is not None and not revision.deleted:
+                    self._remember(view.name, revision.version, {
+                        "name": view.name, "version": revision.version, "hash": revision.hash, "seq": revision.seq,
+                        "value": revision.value})
+
+    def _remember(self, name: str, version: int, payload: dict[str, Any]) -> None:
+        self._payloads[(name, version)] = payload
+        if len(self._payloads) > 2048:
+            self._payloads.popitem(last=False)
 
     def _view(self, config: str) -> ConfigAssignments:
         with self.store.read() as reader:
@@ -134,10 +155,27 @@ class Hub:
                 return None
             # Revisions never change, so their payload can be kept; the rollout part is per instance.
             cached = {k: v for k, v in found.items() if k != "rollout"}
-            self._payloads[key] = cached
-            if len(self._payloads) > 2048:
-                self._payloads.popitem(last=False)
+            self._remember(view.name, version, cached)
         return {**cached, "rollout": view.rollout_json(instance_id)}
+
+    def cached_payload(self, view: ConfigAssignments, instance_id: str) -> dict[str, Any] | None:
+        """The payload from memory, or None when it is not there (then `payload` reads it)."""
+        cached = self._payloads.get((view.name, view.version_for(instance_id) or 0))
+        return None if cached is None else {**cached, "rollout": view.rollout_json(instance_id)}
+
+    async def _encode(self, view: ConfigAssignments, instance_id: str) -> tuple[bytes, bool]:
+        """The message for every member (or every non-member) of this view, and whether it is a
+        removal: the same bytes for all of them, encoded once however many subscribers there are.
+        A view is identified by its config and seq: the state read at one seq is the same for all."""
+        item = self.cached_payload(view, instance_id) or await run_in_threadpool(self.payload, view, instance_id)
+        if item is None:
+            encoded = (sse("remove", {"seq": view.seq, "name": view.name}, view.seq), True)
+        else:
+            encoded = (sse("update", {"seq": view.seq, **item}, view.seq), False)
+        self._encoded[(view.name, view.seq, instance_id in view.members)] = encoded
+        if len(self._encoded) > 256:
+            self._encoded.popitem(last=False)
+        return encoded
 
     async def stream(self, subscriber: Subscriber, have: dict[str, int]) -> AsyncIterator[bytes]:
         self.subscribers.add(subscriber)
@@ -154,16 +192,17 @@ class Hub:
                 subscriber.wake.clear()
                 pending, subscriber.pending = subscriber.pending, {}
                 for name, view in pending.items():
-                    if view.seq < subscriber.floor or view.version_for(subscriber.instance.id) == subscriber.sent.get(
-                            name):
+                    instance_id = subscriber.instance.id
+                    version = view.version_for(instance_id)
+                    if view.seq < subscriber.floor or version == subscriber.sent.get(name):
                         continue
-                    item = await run_in_threadpool(self.payload, view, subscriber.instance.id)
-                    if item is None:
+                    encoded = self._encoded.get((name, view.seq, instance_id in view.members))
+                    message, removal = encoded or await self._encode(view, instance_id)
+                    if removal or version is None:
                         subscriber.sent.pop(name, None)
-                        yield sse("remove", {"seq": view.seq, "name": name}, view.seq)
                     else:
-                        subscriber.sent[name] = item["version"]
-                        yield sse("update", {"seq": view.seq, **item}, view.seq)
+                        subscriber.sent[name] = version
+                    yield message
         finally:
             metrics.streams.dec()
             self.subscribers.discard(subscriber)
