@@ -30,8 +30,11 @@ test-fast: install
 demo: install
 	$(PY) scripts/demo.py
 
-bench: install system-deps
+bench: install
+	RINGFENCE_NEED_REDIS=1 ./scripts/ensure-system-deps.sh
+	$(PY) -m pip install -q redis  # the Redis reference of bench/propagation.py only
 	$(PY) bench/store_write.py
+	$(PY) bench/propagation.py
 
 docs: install
 	$(PY) -m ringfence.server.settings > docs/reference/settings.md

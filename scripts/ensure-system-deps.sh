@@ -11,6 +11,9 @@ fi
 if [ "${RINGFENCE_NEED_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
 fi
+if [ "${RINGFENCE_NEED_REDIS:-0}" = 1 ] && ! command -v redis-server >/dev/null 2>&1; then
+  need+=(redis-server)  # the reference in bench/propagation.py
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
