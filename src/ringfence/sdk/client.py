@@ -133,7 +133,9 @@ class Client:
         self._backoff.stop()
         self._events.put(None)
         self._reporter.wake()
-        self._http.close()  # cuts a stream read short
+        # The stream thread closes the HTTP client itself when it leaves (at the latest at the
+        # server's next 15 s ping): closed from here, under a blocked read, the stream's socket
+        # would be left to the garbage collector.
         _clients.discard(self)
         for thread in (self._loop, self._beat, self._worker):
             if thread is not threading.current_thread():
@@ -201,6 +203,13 @@ class Client:
 
     # --- the background loop ----------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._beat.join(5.0)  # the reporter shares the HTTP client: let it finish its request
+            self._http.close()
+
+    def _serve(self) -> None:
         failures = 0
         polling_until = 0.0
         while not self._stop.is_set():
