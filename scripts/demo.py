@@ -69,7 +69,8 @@ def main() -> int:
                  "payments/limits", "--to", "1", "-m", "back to known good", cwd=work, env=env)
             step("The audit log", "audit", "--subject", "payments/limits", cwd=work, env=env)
         console.print(Rule("[bold green]done"))
-        console.print("Rollouts ring by ring, the SDK and canary analysis come next: see the issues.")
+        console.print("Every push above also started a rollout (see `ringfence rollout list`); canary analysis "
+                      "and the dashboard come next: see the issues.")
     return 0
 
 
