@@ -122,8 +122,10 @@ class RolloutService:
                 return rollout.config, False
             now = self.clock()
             # Instances that joined since the stage began are placed by the same rule.
-            joined = self._assign(tx, rollout, rollout.stage, now)
-            members = self._members(tx, rollout)
+            fleet = tx.readers_of(rollout.config)  # one scan of the fleet per tick, shared below
+            joined = self._assign(tx, rollout, rollout.stage, now, fleet)
+            ids = tx.members(int(rollout.id))
+            members = [i for i in fleet if i.id in ids]
             verdict = self.verdicts.verdict(rollout, members, now)
             live = sum(1 for m in members if m.liveness(now, self.silent_after, self.gone_after) is Liveness.ALIVE)
             changed, effects = machine.tick(rollout, verdict, now, live_members=live)
@@ -168,12 +170,9 @@ class RolloutService:
             raise NotFound(f"there is no rollout {rollout_id}; `ringfence rollout list` shows them")
         return rollout
 
-    def _members(self, tx: Writer, rollout: Rollout) -> list[Instance]:
-        ids = tx.members(int(rollout.id))
-        return [i for i in tx.readers_of(rollout.config) if i.id in ids]
-
-    def _assign(self, tx: Writer, rollout: Rollout, stage: int, now: dt.datetime) -> int:
-        fleet = tx.readers_of(rollout.config)
+    def _assign(self, tx: Writer, rollout: Rollout, stage: int, now: dt.datetime,
+                fleet: list[Instance] | None = None) -> int:
+        fleet = tx.readers_of(rollout.config) if fleet is None else fleet
         members = [i.member(i.liveness(now, self.silent_after, self.gone_after) is Liveness.ALIVE) for i in fleet]
         return tx.add_members(int(rollout.id), targets(rollout.policy, stage, rollout.config, members), stage, now)
 
