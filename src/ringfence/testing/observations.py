@@ -225,16 +225,12 @@ def _instance_windows(
         rss = np.where(on, rss * e.gauge_scale.get("rss_mb", 1.0)
                        + e.rss_growth_mb_per_min * np.clip(ends - e.onset, 0.0, None) / 60.0, rss)
         cpu = np.where(on, cpu * e.gauge_scale.get("cpu", 1.0), cpu)
-    out: list[tuple[float, int, dict[str, Any]]] = []
-    for j in np.flatnonzero(keep):
-        t = float(t_rep[j])
-        out.append((t, 1, {
-            "t": t, "dt": dt, "instance": inst.id, "group": inst.group,
-            "requests": int(n[j]), "errors": int(errors[j]),
-            "latency_ms": {"le": _LE_LIST, "counts": [int(c) for c in counts[j]]},
-            "gauges": {"cpu": round(float(cpu[j]), 3), "rss_mb": round(float(rss[j]), 1)},
-        }))
-    return out
+    rows = zip(t_rep[keep].tolist(), n[keep].tolist(), errors[keep].tolist(), counts[keep].tolist(),
+               np.round(cpu[keep], 3).tolist(), np.round(rss[keep], 1).tolist(), strict=True)
+    return [(t, 1, {
+        "t": t, "dt": dt, "instance": inst.id, "group": inst.group, "requests": req, "errors": err,
+        "latency_ms": {"le": _LE_LIST, "counts": hist}, "gauges": {"cpu": c, "rss_mb": r},
+    }) for t, req, err, hist, c, r in rows]
 
 
 def _events(s: Scenario, inst: _Instance) -> list[tuple[float, int, dict[str, Any]]]:
