@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ringfence.cli import audit, configs, fleet, output, policies, push, rollouts, schemas, tokens, validate
+from ringfence.cli import analyze, audit, configs, fleet, output, policies, push, rollouts, schemas, tokens, validate
 from ringfence.cli.client import ApiError
 from ringfence.cli.exits import EPILOG, CliError, ExitCode, for_status
 from ringfence.cli.state import State
@@ -63,6 +63,7 @@ app.command("revert")(configs.revert)
 app.command("delete")(configs.delete)
 app.command("configs")(configs.list_configs)
 app.command("validate")(validate.validate_command)
+app.command("analyze")(analyze.analyze_command)
 app.command("audit")(audit.audit)
 app.command("whoami")(tokens.whoami)
 app.command("fleet")(fleet.fleet)

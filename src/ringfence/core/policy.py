@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ringfence.core.analysis.settings import AnalysisSettings, parse_analysis
 from ringfence.core.names import is_valid_name
 from ringfence.errors import InvalidInput, Problem
 
@@ -33,7 +34,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SELECTOR_KEYS = ("labels", "region", "zone", "service")
 _STAGE_KEYS = ("name", "select", "percent", "min_instances", "bake")
-_POLICY_KEYS = ("stages", "on_failure")
+_POLICY_KEYS = ("stages", "on_failure", "analysis")
 ON_FAILURE = ("rollback", "pause")
 
 
@@ -82,9 +83,18 @@ class Stage:
 class Policy:
     stages: tuple[Stage, ...]
     on_failure: str = "rollback"
+    analysis: AnalysisSettings | None = None   # the `analysis:` section; None = the analyzer's defaults
 
     def to_json(self) -> dict[str, Any]:
-        return {"stages": [s.to_json() for s in self.stages], "on_failure": self.on_failure}
+        out: dict[str, Any] = {"stages": [s.to_json() for s in self.stages], "on_failure": self.on_failure}
+        if self.analysis is not None:
+            out["analysis"] = self.analysis.to_policy_json()
+        return out
+
+    def analysis_settings(self, stage: int) -> AnalysisSettings:
+        """What the analyzer needs for one stage: the policy's analysis section with that stage's bakes."""
+        base = self.analysis if self.analysis is not None else AnalysisSettings()
+        return base.for_stage(self.stages[stage].bake_min, self.stages[stage].bake_max)
 
     def emergency(self) -> Policy:
         """The same rings with short bakes: an emergency change still goes ring by ring."""
@@ -234,11 +244,12 @@ def parse_policy(document: Any) -> Policy:
     on_failure = document.get("on_failure", "rollback")
     if on_failure not in ON_FAILURE:
         problems.append(Problem("/on_failure", f"on_failure must be rollback or pause, not {on_failure!r}", "policy"))
+    analysis = parse_analysis(document["analysis"], "/analysis", problems) if "analysis" in document else None
     if problems:
         first = problems[0]
         raise InvalidInput(f"the policy has {len(problems)} problem(s): {first.pointer or '(root)'}: {first.message}",
                            problems)
-    return Policy(tuple(stages), on_failure)
+    return Policy(tuple(stages), on_failure, analysis)
 
 
 def policy_from_json(data: Mapping[str, Any]) -> Policy:
@@ -254,4 +265,5 @@ def policy_from_json(data: Mapping[str, Any]) -> Policy:
             percent=float(s["percent"]), min_instances=int(s["min_instances"]),
             bake_min=float(s["bake"]["min"]), bake_max=float(s["bake"]["max"]),
         ))
-    return Policy(tuple(stages), data.get("on_failure", "rollback"))
+    analysis = AnalysisSettings.from_policy(data["analysis"], "/analysis") if "analysis" in data else None
+    return Policy(tuple(stages), data.get("on_failure", "rollback"), analysis)
