@@ -81,6 +81,7 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
                 controller.stop()
             if services.replicas is not None:
                 services.replicas.stop()
+            services.hub.close()
 
     app = FastAPI(
         lifespan=lifespan,

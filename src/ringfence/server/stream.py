@@ -1,10 +1,15 @@
 """The stream hub: every connected instance gets the revision it must run, as state.
 
-One `Subscriber` per open stream. When a config's assignments may have changed, the
-hub reads the new assignment view once (not once per subscriber), offers it to the
-subscribers that read that config, and wakes them. Each subscriber keeps only the
+One `Subscriber` per open stream or long-poll. When a config's assignments may have
+changed, the hub reads the new assignment view once (not once per subscriber), and
+offers it to the subscribers that read that config. Each subscriber keeps only the
 latest view per config, so a slow reader gets the newest state when it catches up,
-never a growing backlog, and never holds up anyone else: every stream is its own task.
+never a growing backlog.
+
+Streams are written from the hub itself, in one pass over the subscribers, with the
+bytes of each message encoded once per view (see `send_now`): a change reaches ten
+thousand open streams without waking ten thousand tasks. A stream whose connection is
+full finishes its write in a task of its own, and is skipped until then.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from starlette.types import Send
 
 from ringfence.core.access import in_scope
 from ringfence.core.assignment import ConfigAssignments
@@ -23,9 +29,11 @@ from ringfence.core.fleet import Instance
 from ringfence.core.model import Token
 from ringfence.server import metrics
 from ringfence.server.fleet import assignment, config_names
+from ringfence.server.send_now import send_now
 from ringfence.store.sql import SqlStore
 
 PING_SECONDS = 15.0
+PING = b": ping\n\n"
 
 
 def sse(event: str | None, data: Any, event_id: int | None = None) -> bytes:
@@ -38,21 +46,45 @@ def sse(event: str | None, data: Any, event_id: int | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+def body(data: bytes) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": data, "more_body": True}
+
+
 class Subscriber:
+    """An instance listening for the revisions it must run: a long-poll waits on `changed`."""
+
     def __init__(self, instance: Instance, token: Token) -> None:
         self.instance = instance
         self.token = token
         self.sent: dict[str, int] = {}  # config -> version this instance was told to run
         self.pending: dict[str, ConfigAssignments] = {}
         self.floor = 0  # views older than the snapshot already sent are stale
-        self.wake = asyncio.Event()
+        self.changed = asyncio.Event()
+        self._wants: dict[str, bool] = {}
 
     def wants(self, config: str) -> bool:
-        return self.instance.reads(config) and in_scope(self.token, config)
+        found = self._wants.get(config)
+        if found is None:
+            found = self._wants[config] = self.instance.reads(config) and in_scope(self.token, config)
+        return found
 
     def offer(self, view: ConfigAssignments) -> None:
         self.pending[view.name] = view  # the latest view replaces an unsent older one
-        self.wake.set()
+        self.changed.set()
+
+
+class StreamSubscriber(Subscriber):
+    """A subscriber with an open event stream, written to by the hub."""
+
+    def __init__(self, instance: Instance, token: Token, hub: Hub) -> None:
+        super().__init__(instance, token)
+        self.hub = hub
+        self.send: Send | None = None  # set once the snapshot went out
+        self.writing = False  # a write or a database read for this stream is in flight
+
+    def offer(self, view: ConfigAssignments) -> None:
+        self.pending[view.name] = view
+        self.hub.flush(self)
 
 
 class Hub:
@@ -62,29 +94,40 @@ class Hub:
         self.ping_seconds = ping_seconds
         self.subscribers: set[Subscriber] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pinger: asyncio.TimerHandle | None = None
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # held so the loop does not drop them half-way
         self._again: set[str] = set()
-        self._payloads: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        # (config, version) -> what an update carries; None for a deleted config's tombstone.
+        self._payloads: OrderedDict[tuple[str, int], dict[str, Any] | None] = OrderedDict()
+        # (config, seq, member?) -> the message, and whether it tells the instance to stop running the config.
         self._encoded: OrderedDict[tuple[str, int, bool], tuple[bytes, bool]] = OrderedDict()
 
     # --- changes ------------------------------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._pinger = loop.call_later(self.ping_seconds, self._ping)
+
+    def close(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
 
     def changed(self, config: str) -> None:
         """Thread-safe: called by services after their transaction committed."""
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._schedule, config)
 
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _schedule(self, config: str) -> None:
         if config in self._refreshing:
             self._again.add(config)  # a refresh is running: one more after it covers every change since
             return
         self._refreshing.add(config)
-        task = asyncio.ensure_future(self._refresh(config))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._refresh(config))
 
     async def _refresh(self, config: str) -> None:
         try:
@@ -94,7 +137,7 @@ class Hub:
                 # Read the revisions this view can send once, here, so a thousand subscribers
                 # format their message from memory instead of queueing for a database thread.
                 await run_in_threadpool(self._warm, view)
-                for subscriber in self.subscribers:
+                for subscriber in list(self.subscribers):
                     if subscriber.wants(config):
                         subscriber.offer(view)
                 if config not in self._again:
@@ -105,16 +148,11 @@ class Hub:
     def _warm(self, view: ConfigAssignments) -> None:
         candidates = [view.current_version] if view.rollout is None else [view.rollout.to_version,
                                                                            view.rollout.from_version]
-        for version in (v for v in candidates if v is not None):
-            if (view.name, version) not in self._payloads:
-                with self.store.read() as reader:
-                    revision = reader.revision(view.name, version)
-                if revision is not None and not revision.deleted:
-                    self._remember(view.name, revision.version, {
-                        "name": view.name, "version": revision.version, "hash": revision.hash, "seq": revision.seq,
-                        "value": revision.value})
+        for version in candidates:
+            if version is not None and (view.name, version) not in self._payloads:
+                self._read_payload(view.name, version)
 
-    def _remember(self, name: str, version: int, payload: dict[str, Any]) -> None:
+    def _remember(self, name: str, version: int, payload: dict[str, Any] | None) -> None:
         self._payloads[(name, version)] = payload
         if len(self._payloads) > 2048:
             self._payloads.popitem(last=False)
@@ -142,67 +180,115 @@ class Hub:
         subscriber.floor = seq
         return {"seq": seq, "configs": configs}
 
-    def payload(self, view: ConfigAssignments, instance_id: str) -> dict[str, Any] | None:
-        version = view.version_for(instance_id)
-        if version is None:
-            return None
-        key = (view.name, version)
-        cached = self._payloads.get(key)
-        if cached is None:
-            with self.store.read() as reader:
-                found = assignment(reader, view, instance_id, with_value=True)
-            if found is None:
-                return None
-            # Revisions never change, so their payload can be kept; the rollout part is per instance.
-            cached = {k: v for k, v in found.items() if k != "rollout"}
-            self._remember(view.name, version, cached)
-        return {**cached, "rollout": view.rollout_json(instance_id)}
+    def _read_payload(self, name: str, version: int) -> None:
+        """Put one revision into the payload cache (in a worker thread). Revisions never
+        change, so their payload can be kept; the rollout part is per instance."""
+        with self.store.read() as reader:
+            revision = reader.revision(name, version)
+        self._remember(name, version, None if revision is None or revision.deleted else {
+            "name": name, "version": version, "hash": revision.hash, "seq": revision.seq, "value": revision.value})
 
-    def cached_payload(self, view: ConfigAssignments, instance_id: str) -> dict[str, Any] | None:
-        """The payload from memory, or None when it is not there (then `payload` reads it)."""
-        cached = self._payloads.get((view.name, view.version_for(instance_id) or 0))
-        return None if cached is None else {**cached, "rollout": view.rollout_json(instance_id)}
-
-    async def _encode(self, view: ConfigAssignments, instance_id: str) -> tuple[bytes, bool]:
+    def _message(self, view: ConfigAssignments, instance_id: str) -> tuple[bytes, bool] | None:
         """The message for every member (or every non-member) of this view, and whether it is a
         removal: the same bytes for all of them, encoded once however many subscribers there are.
-        A view is identified by its config and seq: the state read at one seq is the same for all."""
-        item = self.cached_payload(view, instance_id) or await run_in_threadpool(self.payload, view, instance_id)
-        if item is None:
-            encoded = (sse("remove", {"seq": view.seq, "name": view.name}, view.seq), True)
+        A view is identified by its config and seq: the state read at one seq is the same for all.
+        None when the revision is not in memory (then `_read_payload` fetches it)."""
+        key = (view.name, view.seq, instance_id in view.members)
+        message = self._encoded.get(key)
+        if message is not None:
+            return message
+        version = view.version_for(instance_id)
+        if version is not None and (view.name, version) not in self._payloads:
+            return None
+        payload = None if version is None else self._payloads[(view.name, version)]
+        if payload is None:  # not assigned here, or deleted
+            message = (sse("remove", {"seq": view.seq, "name": view.name}, view.seq), True)
         else:
-            encoded = (sse("update", {"seq": view.seq, **item}, view.seq), False)
-        self._encoded[(view.name, view.seq, instance_id in view.members)] = encoded
+            message = (sse("update", {"seq": view.seq, **payload, "rollout": view.rollout_json(instance_id)},
+                           view.seq), False)
+        self._encoded[key] = message
         if len(self._encoded) > 256:
             self._encoded.popitem(last=False)
-        return encoded
+        return message
 
-    async def stream(self, subscriber: Subscriber, have: dict[str, int]) -> AsyncIterator[bytes]:
-        self.subscribers.add(subscriber)
-        metrics.streams.inc()
+    # --- writing to streams ---------------------------------------------------------------
+    def flush(self, subscriber: StreamSubscriber) -> None:
+        """Send what is pending, as far as it goes without waiting: a full connection or a
+        revision to read from the database continues in a task, and later offers wait for it."""
+        if subscriber.writing or subscriber.send is None:
+            return  # the write in flight, or the snapshot about to go, picks the pending views up
+        instance_id = subscriber.instance.id
+        while subscriber.pending:
+            name = min(subscriber.pending, key=lambda n: subscriber.pending[n].seq)
+            view = subscriber.pending.pop(name)
+            version = view.version_for(instance_id)
+            if view.seq < subscriber.floor or version == subscriber.sent.get(name):
+                continue
+            found = self._message(view, instance_id)
+            if found is None:
+                subscriber.pending.setdefault(name, view)
+                subscriber.writing = True
+                self._spawn(self._read_then_flush(subscriber, view, version))
+                return
+            message, removal = found
+            if removal or version is None:
+                subscriber.sent.pop(name, None)
+            else:
+                subscriber.sent[name] = version
+            if not self._write(subscriber, message):
+                return
+
+    def _write(self, subscriber: StreamSubscriber, message: bytes) -> bool:
+        """True when the message went out at once; False when it finishes in a task."""
+        assert subscriber.send is not None
         try:
-            first = await run_in_threadpool(self.snapshot, subscriber, have)
-            yield sse("snapshot", first, first["seq"])
-            while True:
-                try:
-                    await asyncio.wait_for(subscriber.wake.wait(), timeout=self.ping_seconds)
-                except TimeoutError:
-                    yield b": ping\n\n"
-                    continue
-                subscriber.wake.clear()
-                pending, subscriber.pending = subscriber.pending, {}
-                for name, view in pending.items():
-                    instance_id = subscriber.instance.id
-                    version = view.version_for(instance_id)
-                    if view.seq < subscriber.floor or version == subscriber.sent.get(name):
-                        continue
-                    encoded = self._encoded.get((name, view.seq, instance_id in view.members))
-                    message, removal = encoded or await self._encode(view, instance_id)
-                    if removal or version is None:
-                        subscriber.sent.pop(name, None)
-                    else:
-                        subscriber.sent[name] = version
-                    yield message
+            rest = send_now(subscriber.send, body(message))
+        except OSError:
+            self.detach(subscriber)  # the connection is gone; its request task ends on the disconnect
+            return False
+        if rest is None:
+            return True
+        subscriber.writing = True
+        self._spawn(self._finish_write(subscriber, rest))
+        return False
+
+    async def _finish_write(self, subscriber: StreamSubscriber, rest: Awaitable[None]) -> None:
+        try:
+            await rest
+        except OSError:
+            self.detach(subscriber)
+            return
         finally:
-            metrics.streams.dec()
+            subscriber.writing = False
+        self.flush(subscriber)
+
+    async def _read_then_flush(self, subscriber: StreamSubscriber, view: ConfigAssignments,
+                               version: int | None) -> None:
+        try:
+            if version is not None:
+                await run_in_threadpool(self._read_payload, view.name, version)
+        finally:
+            subscriber.writing = False
+        self.flush(subscriber)
+
+    def _ping(self) -> None:
+        """One comment line to every idle stream, so proxies keep it open and clients can
+        time out a dead connection."""
+        for subscriber in list(self.subscribers):
+            if isinstance(subscriber, StreamSubscriber) and subscriber.send is not None and not subscriber.writing:
+                self._write(subscriber, PING)
+        if self._loop is not None:
+            self._pinger = self._loop.call_later(self.ping_seconds, self._ping)
+
+    # --- open streams ---------------------------------------------------------------------
+    def attach(self, subscriber: Subscriber) -> None:
+        self.subscribers.add(subscriber)
+        if isinstance(subscriber, StreamSubscriber):
+            metrics.streams.inc()
+
+    def detach(self, subscriber: Subscriber) -> None:
+        if subscriber in self.subscribers:
             self.subscribers.discard(subscriber)
+            if isinstance(subscriber, StreamSubscriber):
+                metrics.streams.dec()
+                subscriber.send = None

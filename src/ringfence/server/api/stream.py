@@ -9,16 +9,18 @@ import asyncio
 import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from ringfence.core.access import Action, require
+from ringfence.core.fleet import Instance
 from ringfence.core.model import Token
 from ringfence.errors import InvalidInput, NotFound, Problem
 from ringfence.server.api.deps import caller, services
 from ringfence.server.problems import ok, problem_response, responses
-from ringfence.server.stream import Subscriber
+from ringfence.server.stream import Hub, StreamSubscriber, Subscriber, body, sse
 
 router = APIRouter(prefix="/v1", tags=["stream"])
 
@@ -35,18 +37,48 @@ def _have(text: str) -> dict[str, int]:
     return have
 
 
-async def _subscriber(request: Request, token: Token, instance_id: str, register: dict[str, Any] | None) -> Subscriber:
+async def _instance(request: Request, token: Token, instance_id: str, register: dict[str, Any] | None) -> Instance:
     fleet = services(request).fleet
     require(token, Action.READ)
     if register is not None:
-        instance = await run_in_threadpool(fleet.register, token, register)
-    else:
+        return await run_in_threadpool(fleet.register, token, register)
+    try:
+        return await run_in_threadpool(fleet.get, token, instance_id)
+    except NotFound:
+        raise NotFound(f"instance {instance_id!r} is not registered: register it first (POST /v1/instances), "
+                       "or pass service= (and region, zone, label, configs) to register while connecting") from None
+
+
+class EventStream(Response):
+    """The response of one stream: the snapshot, then whatever the hub writes to it, until
+    the client goes. Lighter than a StreamingResponse: no generator, no task group, no
+    task per message; the request's own task only waits for the disconnect."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, hub: Hub, subscriber: StreamSubscriber, have: dict[str, int]) -> None:
+        # Not Response.__init__: it would set an empty body and with it `content-length: 0`.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        self.hub = hub
+        self.subscriber = subscriber
+        self.have = have
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Attached before the snapshot is read: a change committed meanwhile waits in `pending`
+        # and goes out right after the snapshot unless the snapshot already holds it.
+        self.hub.attach(self.subscriber)
         try:
-            instance = await run_in_threadpool(fleet.get, token, instance_id)
-        except NotFound:
-            raise NotFound(f"instance {instance_id!r} is not registered: register it first (POST /v1/instances), "
-                           "or pass service= (and region, zone, label, configs) to register while connecting") from None
-    return Subscriber(instance, token)
+            first = await run_in_threadpool(self.hub.snapshot, self.subscriber, self.have)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send(body(sse("snapshot", first, first["seq"])))
+            self.subscriber.send = send
+            self.hub.flush(self.subscriber)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        finally:
+            self.hub.detach(self.subscriber)
 
 
 def _registration(instance: str, service: str | None, region: str, zone: str, label: list[str],
@@ -83,10 +115,8 @@ async def stream(
                                 "(or use /v1/poll)", headers={"Retry-After": "5"})
     # A reconnect (Last-Event-ID or not) gets a fresh snapshot: with `have`, values only for what it missed.
     known = _have(have)
-    subscriber = await _subscriber(request, token, instance, _registration(instance, service, region, zone, label,
-                                                                            configs))
-    return StreamingResponse(hub.stream(subscriber, known), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    found = await _instance(request, token, instance, _registration(instance, service, region, zone, label, configs))
+    return EventStream(hub, StreamSubscriber(found, token, hub), known)
 
 
 @router.get("/poll", responses={**responses(404), **ok("the assignments, when they differ from `have` or when "
@@ -99,14 +129,14 @@ async def poll(
 ) -> JSONResponse:
     hub = services(request).hub
     known = _have(have)
-    subscriber = await _subscriber(request, token, instance, None)
-    hub.subscribers.add(subscriber)
+    subscriber = Subscriber(await _instance(request, token, instance, None), token)
+    hub.attach(subscriber)
     try:
         current = await run_in_threadpool(hub.snapshot, subscriber, known)
         if {n: c["version"] for n, c in current["configs"].items()} == known and wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(subscriber.wake.wait(), timeout=wait)
+                await asyncio.wait_for(subscriber.changed.wait(), timeout=wait)
             current = await run_in_threadpool(hub.snapshot, subscriber, known)
     finally:
-        hub.subscribers.discard(subscriber)
+        hub.detach(subscriber)
     return JSONResponse(current)
