@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ringfence.core.policy import DEFAULT_POLICY, Policy, Selector, Stage, parse_policy
-from ringfence.core.targeting import Member, placement, stage_selection, targets
+from ringfence.core.targeting import Member, chosen_by_placement, placement, stage_selection, targets
 
 FAST = settings(max_examples=100, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -263,3 +263,19 @@ def test_the_default_canary_of_20_instances_always_has_a_live_one(config: str) -
     instances = fleet(20)
     canary = targets(DEFAULT_POLICY, 0, config, instances)
     assert 1 <= len(canary) <= 3
+
+
+@FAST
+@given(members(), CONFIG_NAMES)
+def test_a_newcomer_placed_alone_gets_what_the_whole_fleet_computation_gives_it(
+        instances: list[Member], config: str) -> None:
+    # Registration places a newcomer without reading the fleet; the controller's tick later
+    # computes the whole fleet. The quick answer must never add an instance the tick would not.
+    percent_only = Policy(stages=tuple(Stage(s.name, s.select, s.percent, 0) for s in DEFAULT_POLICY.stages))
+    for policy in (DEFAULT_POLICY, percent_only):
+        for index in range(len(policy.stages)):
+            chosen = targets(policy, index, config, instances)
+            quick = {m.id for m in instances if chosen_by_placement(policy, index, config, m)}
+            assert quick <= chosen
+            if policy is percent_only:
+                assert quick == chosen

@@ -35,16 +35,27 @@ def placement(config: str, instance_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def _eligible(stage: Stage, member: Member) -> bool:
+    return stage.select.matches(service=member.service, region=member.region, zone=member.zone, labels=member.labels)
+
+
 def stage_selection(stage: Stage, config: str, instances: Iterable[Member]) -> set[str]:
     """The instances `stage` itself selects (not counting earlier stages)."""
-    eligible = [m for m in instances if stage.select.matches(
-        service=m.service, region=m.region, zone=m.zone, labels=m.labels)]
+    eligible = [m for m in instances if _eligible(stage, m)]
     chosen = {m.id for m in eligible if placement(config, m.id) < stage.percent / 100}
     live_chosen = sum(1 for m in eligible if m.id in chosen and m.alive)
     if live_chosen < stage.min_instances:
         spare = sorted((m for m in eligible if m.alive and m.id not in chosen), key=lambda m: placement(config, m.id))
         chosen.update(m.id for m in spare[: stage.min_instances - live_chosen])
     return chosen
+
+
+def chosen_by_placement(policy: Policy, stage_index: int, config: str, member: Member) -> bool:
+    """Whether stages 0..stage_index take this instance by selector and percentage alone: what
+    can be decided for a newcomer without looking at the rest of the fleet (the `min_instances`
+    top-up needs the fleet, and the controller's next tick does it)."""
+    return any(_eligible(stage, member) and placement(config, member.id) < stage.percent / 100
+               for stage in policy.stages[: stage_index + 1])
 
 
 def targets(policy: Policy, stage_index: int, config: str, instances: Iterable[Member]) -> set[str]:

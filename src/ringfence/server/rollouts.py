@@ -17,7 +17,7 @@ from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Insta
 from ringfence.core.model import Revision, Token
 from ringfence.core.policy import DEFAULT_POLICY, parse_policy
 from ringfence.core.rollout import Effect, Rollout, State, Verdict
-from ringfence.core.targeting import targets
+from ringfence.core.targeting import chosen_by_placement, targets
 from ringfence.errors import NotFound
 from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock
@@ -85,10 +85,14 @@ class RolloutService:
         return started
 
     def place(self, tx: Writer, instance: Instance, now: dt.datetime) -> None:
-        """A newcomer joins the rollouts of the configs it reads, by the same rule as everyone."""
+        """A newcomer joins the rollouts of the configs it reads, by the same rule as everyone.
+        Only its own placement is computed here, so a thousand instances starting at once do
+        not each scan the fleet; a `min_instances` top-up waits for the controller's next tick."""
+        member = instance.member(alive=True)
         for rollout in tx.active_rollouts():
-            if rollout.state is State.RUNNING and instance.reads(rollout.config):
-                self._assign(tx, rollout, rollout.stage, now)
+            if (rollout.state is State.RUNNING and instance.reads(rollout.config)
+                    and chosen_by_placement(rollout.policy, rollout.stage, rollout.config, member)):
+                tx.add_members(int(rollout.id), [instance.id], rollout.stage, now)
 
     # --- people -----------------------------------------------------------------------
     def steer(self, token: Token, rollout_id: int, name: str, reason: str) -> Rollout:
