@@ -58,7 +58,7 @@ def _interval(c: Contrast, alpha: float) -> tuple[float, float, float]:
     return math.exp(c.estimate), math.exp(c.low(alpha)), math.exp(c.high(alpha))
 
 
-def _ratio_metric(name: str, unit: str, c: Contrast | None, recent: tuple[float, float] | None, *,
+def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[[], tuple[float, float] | None], *,
                   tolerance: float, fail_extra: Callable[[Contrast], bool], pass_extra: Callable[[Contrast], bool],
                   enough: bool, canary_value: float, baseline_value: float, alpha: float, s: AnalysisSettings,
                   tol_text: str, tol_json: dict[str, float], counts: tuple[int, int, float, float]
@@ -84,12 +84,12 @@ def _ratio_metric(name: str, unit: str, c: Contrast | None, recent: tuple[float,
         rule = "too few requests to pass"
     elif c.outliers:
         rule = f"{len(c.outliers)} canary instance(s) far beyond tolerance"
-    elif recent is None or recent[0] > math.log(tolerance) + recent[1]:
-        rule = "recent windows above tolerance" if recent is not None else "no recent canary data"
-    elif c.high(s.alpha_pass) < math.log(tolerance) or pass_extra(c):
-        verdict, rule = "pass", "upper bound within tolerance"
-    else:
+    elif not (c.high(s.alpha_pass) < math.log(tolerance) or pass_extra(c)):
         rule = "upper bound not yet within tolerance"
+    elif (recent := recent_of()) is None or recent[0] > math.log(tolerance) + recent[1]:
+        rule = "recent windows above tolerance" if recent is not None else "no recent canary data"
+    else:
+        verdict, rule = "pass", "upper bound within tolerance"
     m = MetricResult(name, verdict, rule, **common, **shown)  # type: ignore[arg-type]
     pass_high = math.exp(c.high(s.alpha_pass))
     if verdict == "pass":
@@ -104,12 +104,12 @@ def _latency(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float, q: f
         return
     canary, baseline = fleet.quantile_pairs(q)
     c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(tol), rho=s.rho)
-    rc, rb = fleet.quantile_pairs(q, recent=True)
     n_c, _, _ = fleet.totals("canary")
     n_b, _, _ = fleet.totals("baseline")
     enough = n_c >= s.min_requests and n_b >= s.min_requests
     m, sentence = _ratio_metric(
-        name, "ms", c, point_estimate(rc, rb), tolerance=tol, fail_extra=lambda _: True,
+        name, "ms", c, lambda: point_estimate(*fleet.quantile_pairs(q, recent=True)), tolerance=tol,
+        fail_extra=lambda _: True,
         pass_extra=lambda _: False, enough=enough, canary_value=fleet.pooled_quantile("canary", q),
         baseline_value=fleet.pooled_quantile("baseline", q), alpha=alpha, s=s, tol_text=ratio(tol),
         tol_json={"ratio": tol}, counts=(len(canary), len(baseline), n_c, n_b))
@@ -126,10 +126,11 @@ def _errors(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float) -> No
     effective = max(s.error_ratio, 1.0 + floor / max(p_b, 1e-12)) if n_b else s.error_ratio
     canary, baseline = fleet.error_pairs()
     c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(effective), rho=s.rho)
-    rc, rb = fleet.error_pairs(recent=True)
-    recent = point_estimate(rc, rb)
-    if recent is not None:  # judged against the effective tolerance below, through a shifted estimate
-        recent = (recent[0] - math.log(effective) + math.log(s.error_ratio), recent[1])
+
+    def recent() -> tuple[float, float] | None:  # judged against the effective tolerance, through a shift
+        found = point_estimate(*fleet.error_pairs(recent=True))
+        return None if found is None else (found[0] - math.log(effective) + math.log(s.error_ratio), found[1])
+
     m, sentence = _ratio_metric(
         "error_rate", "fraction", c, recent, tolerance=s.error_ratio,
         fail_extra=lambda c: p_lo * math.expm1(c.low(alpha)) > floor,
@@ -149,11 +150,11 @@ def _gauge(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float, name: 
         return
     canary, baseline = fleet.gauge_pairs(name)
     c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(tol), rho=s.rho)
-    rc, rb = fleet.gauge_pairs(name, recent=True)
     n_c, _, _ = fleet.totals("canary")
     n_b, _, _ = fleet.totals("baseline")
     m, sentence = _ratio_metric(
-        key, "", c, point_estimate(rc, rb), tolerance=tol, fail_extra=lambda _: True, pass_extra=lambda _: False,
+        key, "", c, lambda: point_estimate(*fleet.gauge_pairs(name, recent=True)), tolerance=tol,
+        fail_extra=lambda _: True, pass_extra=lambda _: False,
         enough=True, canary_value=fleet.pooled_gauge("canary", name),
         baseline_value=fleet.pooled_gauge("baseline", name), alpha=alpha, s=s, tol_text=ratio(tol),
         tol_json={"ratio": tol}, counts=(len(canary), len(baseline), n_c, n_b))
