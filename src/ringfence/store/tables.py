@@ -187,3 +187,91 @@ applied = Table(
     Column("version", Integer, nullable=False),
     Column("applied_us", BigInteger, nullable=False),
 )
+
+# Incidents: what a rolled-back (or hand-reported) change leaves behind. A rollout's incident
+# is written in the rollback's own transaction; `rollout_id` is null for one opened by hand
+# about no rollout. `evidence` is JSON (the verdict with its per-metric details).
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, nullable=True),
+    Column("config", String(600), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("severity", String(10), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("opened_us", BigInteger, nullable=False),
+    Column("mitigated_us", BigInteger, nullable=True),
+    Column("resolved_us", BigInteger, nullable=True),
+    Column("opened_by", String(200), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Index("ix_incidents_state_id", "state", "id"),
+    Index("ix_incidents_config_id", "config", "id"),
+    Index("ix_incidents_rollout_id", "rollout_id"),
+)
+
+incident_notes = Table(
+    "incident_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # note, mitigate or resolve
+    Column("text", Text, nullable=False),
+    Index("ix_incident_notes_incident_id_id", "incident_id", "id"),
+)
+
+# Who ran the bad revision, as the incident found it when it opened: `applied` keeps only each
+# instance's latest report, which the rollback's own re-apply overwrites moments later.
+incident_exposure = Table(
+    "incident_exposure",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
+    Column("instance_id", String(200), primary_key=True),
+    Column("service", String(200), nullable=False),
+    Column("region", String(100), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("assigned_us", BigInteger, nullable=False),
+    Column("applied_us", BigInteger, nullable=True),
+)
+
+# Webhook subscriptions. The secret must sign every delivery, so unlike a token's it is kept
+# as is (never logged, never returned after creation); a deleted webhook keeps its row.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event types
+    Column("configs", Text, nullable=False),  # JSON list of name patterns
+    Column("description", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("deleted_us", BigInteger, nullable=True),
+)
+
+# The outbox: one row per (event, webhook), written in the event's own transaction, so a
+# crash can delay a delivery but never lose it. `log` is JSON: every attempt's outcome.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("webhook_id", String(40), ForeignKey("webhooks.id"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(20), nullable=False),  # pending, delivered, failed or cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("delivered_us", BigInteger, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False),
+    Column("log", Text, nullable=False),
+    Index("ix_webhook_deliveries_state_next_attempt_us", "state", "next_attempt_us"),
+    Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+)
