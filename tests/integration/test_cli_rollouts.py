@@ -25,6 +25,7 @@ SLOW_BAKES = """\
       - {name: canary, select: {labels: {canary: "true"}}, bake: {min: 60s, max: 120s}}
       - {name: half, percent: 50, bake: {min: 60s, max: 120s}}
       - {name: global, bake: {min: 60s, max: 120s}}
+    gate: bake
     """
 FAST_BAKES = """\
     stages:
@@ -33,6 +34,7 @@ FAST_BAKES = """\
         bake: {min: 1s, max: 60s}
       - {name: early, percent: 50, bake: {min: 1s, max: 60s}}
       - {name: global, bake: {min: 1s, max: 60s}}
+    gate: bake
     """
 
 

@@ -15,7 +15,7 @@ from tests.integration.fleet_helpers import Fleet
 
 STAGES = 5
 POLICY = {"stages": [{"name": f"ring-{i}", "percent": 20 * (i + 1), "bake": {"min": "0.4s", "max": "120s"}}
-                     for i in range(STAGES)]}
+                     for i in range(STAGES)], "gate": "bake"}
 # Silence is judged by wall-clock heartbeats; restarts must not look like a silent fleet.
 ENV = {"RINGFENCE_CONTROLLER_INTERVAL": "0.05", "RINGFENCE_INSTANCE_SILENT_AFTER": "120"}
 

@@ -19,6 +19,7 @@ POLICY = {
         {"name": "eu", "select": {"region": ["eu-west"]}, "bake": {"min": "1s", "max": "60s"}},
         {"name": "global", "percent": 100, "bake": {"min": "1s", "max": "60s"}},
     ],
+    "gate": "bake",  # this fleet reports no health: stages pass on bake time and liveness
 }
 FAST = {"RINGFENCE_CONTROLLER_INTERVAL": "0.2", "RINGFENCE_INSTANCE_SILENT_AFTER": "2"}
 
@@ -110,7 +111,7 @@ def test_a_revision_walks_the_rings_and_people_can_steer_it(rollout_server: Serv
 
 def test_a_canary_that_goes_silent_rolls_the_change_back(rollout_server: ServerProcess, fleet: Fleet) -> None:
     policy = {"stages": [{"name": "canary", "select": {"labels": {"canary": "true"}},
-                          "bake": {"min": "20s", "max": "60s"}}, {"name": "global"}]}
+                          "bake": {"min": "20s", "max": "60s"}}, {"name": "global"}], "gate": "bake"}
     with rollout_server.client() as api:
         api.put("/v1/policies/shop/*", json={"policy": policy, "message": "m"}).raise_for_status()
         api.put("/v1/configs/shop/limits", json={"value": 1, "message": "m"}).raise_for_status()

@@ -9,6 +9,8 @@
       - {name: early, percent: 10, bake: {min: 5m, max: 20m}}
       - {name: global, percent: 100}
     on_failure: rollback        # or pause
+    gate: analysis              # a stage passes on canary analysis (default); `bake`: on bake time
+                                # and liveness alone, for services that report no health
 
 Stages are cumulative: stage i targets everything stages 0..i target. Every problem in
 a policy is reported at once, with its JSON pointer.
@@ -34,7 +36,8 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SELECTOR_KEYS = ("labels", "region", "zone", "service")
 _STAGE_KEYS = ("name", "select", "percent", "min_instances", "bake")
-_POLICY_KEYS = ("stages", "on_failure", "analysis")
+_POLICY_KEYS = ("stages", "on_failure", "gate", "analysis")
+GATES = ("analysis", "bake")
 ON_FAILURE = ("rollback", "pause")
 
 
@@ -84,9 +87,11 @@ class Policy:
     stages: tuple[Stage, ...]
     on_failure: str = "rollback"
     analysis: AnalysisSettings | None = None   # the `analysis:` section; None = the analyzer's defaults
+    gate: str = "analysis"
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"stages": [s.to_json() for s in self.stages], "on_failure": self.on_failure}
+        out: dict[str, Any] = {"stages": [s.to_json() for s in self.stages], "on_failure": self.on_failure,
+                               "gate": self.gate}
         if self.analysis is not None:
             out["analysis"] = self.analysis.to_policy_json()
         return out
@@ -244,12 +249,16 @@ def parse_policy(document: Any) -> Policy:
     on_failure = document.get("on_failure", "rollback")
     if on_failure not in ON_FAILURE:
         problems.append(Problem("/on_failure", f"on_failure must be rollback or pause, not {on_failure!r}", "policy"))
+    gate = document.get("gate", "analysis")
+    if gate not in GATES:
+        problems.append(Problem("/gate", f"gate must be analysis (canary analysis decides) or bake (bake time "
+                                         f"and liveness alone), not {gate!r}", "policy"))
     analysis = parse_analysis(document["analysis"], "/analysis", problems) if "analysis" in document else None
     if problems:
         first = problems[0]
         raise InvalidInput(f"the policy has {len(problems)} problem(s): {first.pointer or '(root)'}: {first.message}",
                            problems)
-    return Policy(tuple(stages), on_failure, analysis)
+    return Policy(tuple(stages), on_failure, analysis, gate)
 
 
 def policy_from_json(data: Mapping[str, Any]) -> Policy:
@@ -266,4 +275,4 @@ def policy_from_json(data: Mapping[str, Any]) -> Policy:
             bake_min=float(s["bake"]["min"]), bake_max=float(s["bake"]["max"]),
         ))
     analysis = AnalysisSettings.from_policy(data["analysis"], "/analysis") if "analysis" in data else None
-    return Policy(tuple(stages), data.get("on_failure", "rollback"), analysis)
+    return Policy(tuple(stages), data.get("on_failure", "rollback"), analysis, data.get("gate", "analysis"))

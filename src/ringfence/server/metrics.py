@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 registry = CollectorRegistry(auto_describe=True)
 
@@ -14,3 +14,13 @@ propagation = Histogram(
     registry=registry,
 )
 streams = Gauge("ringfence_open_streams", "Streams currently open to this server.", registry=registry)
+reports = Counter("ringfence_metric_reports", "Health reports accepted from instances (POST /v1/metrics).",
+                  registry=registry)
+reports_dropped = Counter("ringfence_metric_reports_dropped",
+                          "Accepted health reports dropped because the write queue was full.", registry=registry)
+verdicts = Gauge("ringfence_canary_verdict",
+                 "The latest canary analysis of a running rollout per metric: 1 fail, 0 pass, -1 undecided.",
+                 ["config", "rollout", "service", "metric"], registry=registry)
+effect = Gauge("ringfence_canary_effect",
+               "Canary / baseline ratio of a metric in the latest analysis of a running rollout.",
+               ["config", "rollout", "service", "metric"], registry=registry)

@@ -55,7 +55,16 @@ SETTINGS = [
     Setting("instance_silent_after", 30.0, "Seconds without a heartbeat before an instance counts as silent.",
             float),
     Setting("max_streams", 10_000, "Most open streams; past it, new ones get 503 with Retry-After.", int),
+    Setting("observation_retention", 7 * 86400.0,
+            "Seconds health reports filed under rollout stages are kept (for the analysis and its charts).", float),
     Setting("instance_gone_after", 300.0, "Seconds without a heartbeat before an instance counts as gone.", float),
+    Setting("webhook_timeout", 5.0, "Seconds a webhook receiver has to answer a delivery.", float),
+    Setting("webhook_backoff", 30.0,
+            "Seconds before a failed webhook delivery is retried; each further retry waits twice as long "
+            "(less up to a quarter of jitter), up to `webhook_max_backoff`.", float),
+    Setting("webhook_max_backoff", 3600.0, "Longest wait, in seconds, between two attempts of a webhook delivery.",
+            float),
+    Setting("webhook_max_attempts", 8, "Attempts of a webhook delivery before it is marked failed.", int),
 ]
 
 
@@ -74,6 +83,11 @@ class Settings:
     instance_silent_after: float = 30.0
     instance_gone_after: float = 300.0
     max_streams: int = 10_000
+    webhook_timeout: float = 5.0
+    webhook_backoff: float = 30.0
+    webhook_max_backoff: float = 3600.0
+    webhook_max_attempts: int = 8
+    observation_retention: float = 7 * 86400.0
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

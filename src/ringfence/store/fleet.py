@@ -81,6 +81,12 @@ class FleetWrites(FleetReads):
         self.wrote = True
         return bool(self.connection.execute(_TOUCH, {"b_id": instance_id, "b_seen": rows.to_us(now)}).rowcount)
 
+    def touch_many(self, instance_ids: set[str], now: dt.datetime) -> None:
+        if instance_ids:
+            self.wrote = True
+            seen = rows.to_us(now)
+            self.connection.execute(_TOUCH, [{"b_id": i, "b_seen": seen} for i in sorted(instance_ids)])
+
     def stop(self, instance_id: str, now: dt.datetime) -> bool:
         self.wrote = True
         done = self.connection.execute(update(_I).where(_I.c.id == instance_id).values(stopped_us=rows.to_us(now)))

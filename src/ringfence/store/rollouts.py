@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from ringfence.core.assignment import ConfigAssignments
 from ringfence.core.rollout import ACTIVE, Rollout
@@ -33,6 +33,11 @@ class RolloutReads:
         if before is not None:
             query = query.where(_R.c.id < before)
         return [rows.rollout(r) for r in self.connection.execute(query.order_by(_R.c.id.desc()).limit(limit))]
+
+    def rollouts_touched_since(self, since: dt.datetime) -> list[Rollout]:
+        """Active rollouts, and the ones that ended (or changed) since `since`."""
+        query = select(_R).where(or_(_R.c.state.in_([s.value for s in ACTIVE]), _R.c.updated_us >= rows.to_us(since)))
+        return [rows.rollout(r) for r in self.connection.execute(query.order_by(_R.c.id))]
 
     def active_rollouts(self) -> list[Rollout]:
         query = select(_R).where(_R.c.state.in_([s.value for s in ACTIVE])).order_by(_R.c.id)

@@ -33,8 +33,12 @@ from ringfence.store import rows
 from ringfence.store import tables as t
 from ringfence.store.engine import WRITE, make_engine
 from ringfence.store.fleet import FleetReads, FleetWrites
+from ringfence.store.incidents import IncidentReads, IncidentWrites
 from ringfence.store.migrate import upgrade
+from ringfence.store.observations import ObservationReads, ObservationWrites
+from ringfence.store.reach import ReachReads
 from ringfence.store.rollouts import RolloutReads, RolloutWrites
+from ringfence.store.webhooks import WebhookReads, WebhookWrites
 
 
 class StoreUnavailable(RingfenceError):
@@ -79,7 +83,7 @@ _TAKE_SEQ = (update(t.seq_counter).where(t.seq_counter.c.id == 1)
              .values(value=t.seq_counter.c.value + 1).returning(t.seq_counter.c.value))
 
 
-class Reader(FleetReads, RolloutReads):
+class Reader(FleetReads, IncidentReads, WebhookReads, ReachReads, RolloutReads, ObservationReads):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
@@ -206,7 +210,7 @@ class Reader(FleetReads, RolloutReads):
         return int(self.connection.execute(select(func.count()).select_from(t.tokens)).scalar_one())
 
 
-class Writer(Reader, FleetWrites, RolloutWrites):
+class Writer(Reader, FleetWrites, IncidentWrites, WebhookWrites, RolloutWrites, ObservationWrites):
     """Reads and writes inside one write transaction."""
 
     seq: int

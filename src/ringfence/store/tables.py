@@ -188,6 +188,36 @@ applied = Table(
     Column("applied_us", BigInteger, nullable=False),
 )
 
+# Health windows and process events of the instances in a running rollout, in the shape
+# of formats/observations.md (`record` is one such line), each filed under the rollout stage
+# (by its start) and service it belongs to. Whichever replica received a report writes it;
+# the controller reads them in id order. Kept for a bounded time (observation_retention).
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, nullable=False),
+    Column("stage_started_us", BigInteger, nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("record", Text, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
+    Index("ix_observations_rollout_id_id", "rollout_id", "id"),
+    Index("ix_observations_received_us", "received_us"),
+)
+
+# What each instance served on each revision a rollout handed out: the blast radius of a bad one.
+revision_traffic = Table(
+    "revision_traffic",
+    metadata,
+    Column("rollout_id", Integer, primary_key=True),
+    Column("instance_id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("first_us", BigInteger, nullable=False),
+    Column("last_us", BigInteger, nullable=False),
+)
+
 # Incidents: what a rolled-back (or hand-reported) change leaves behind. A rollout's incident
 # is written in the rollback's own transaction; `rollout_id` is null for one opened by hand
 # about no rollout. `evidence` is JSON (the verdict with its per-metric details).
