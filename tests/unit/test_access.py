@@ -26,12 +26,15 @@ def token(role: Role, *scopes: str) -> Token:
 
 # Written out in full, independently of the code's table: this is the contract.
 ALLOWED = {
-    Role.VIEWER: {Action.READ, Action.READ_AUDIT},
-    Role.EDITOR: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER},
-    Role.APPROVER: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE},
+    Role.VIEWER: {Action.READ, Action.READ_AUDIT, Action.READ_INCIDENTS},
+    Role.EDITOR: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER,
+                  Action.READ_INCIDENTS, Action.MANAGE_INCIDENTS},
+    Role.APPROVER: {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE,
+                    Action.READ_INCIDENTS, Action.MANAGE_INCIDENTS},
     Role.ADMIN: {
         Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE,
-        Action.REGISTER, Action.EMERGENCY, Action.MANAGE_TOKENS,
+        Action.REGISTER, Action.EMERGENCY, Action.MANAGE_TOKENS, Action.READ_INCIDENTS, Action.MANAGE_INCIDENTS,
+        Action.MANAGE_WEBHOOKS,
     },
     Role.SDK: {Action.READ, Action.REGISTER},
 }

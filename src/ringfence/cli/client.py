@@ -67,9 +67,9 @@ class ApiClient:
 
     def request(
         self, method: str, url: str, *, params: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None, if_match: int | None = None,
+        body: dict[str, Any] | None = None, if_match: int | None = None, text: bool = False,
     ) -> Any:
-        """The decoded JSON answer of a 2xx response; raises ApiError otherwise."""
+        """The decoded JSON answer of a 2xx response (its text with `text`); raises ApiError otherwise."""
         headers = {"If-Match": str(if_match)} if if_match is not None else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
@@ -78,6 +78,8 @@ class ApiClient:
             reason = self._redact(str(exc) or type(exc).__name__)
             raise ApiError(0, {"detail": f"cannot reach the ringfence server at {self.url}: {reason}; "
                                          "is `ringfence serve` running?"}) from None
+        if text and response.is_success:
+            return response.text
         try:
             data = response.json()
         except ValueError:

@@ -8,7 +8,22 @@ from typing import Annotated
 
 import typer
 
-from ringfence.cli import analyze, audit, configs, fleet, output, policies, push, rollouts, schemas, tokens, validate
+from ringfence.cli import (
+    analyze,
+    audit,
+    changes,
+    configs,
+    fleet,
+    incidents,
+    output,
+    policies,
+    push,
+    rollouts,
+    schemas,
+    tokens,
+    validate,
+    webhooks,
+)
 from ringfence.cli.client import ApiError
 from ringfence.cli.exits import EPILOG, CliError, ExitCode, for_status
 from ringfence.cli.state import State
@@ -67,10 +82,13 @@ app.command("analyze")(analyze.analyze_command)
 app.command("audit")(audit.audit)
 app.command("whoami")(tokens.whoami)
 app.command("fleet")(fleet.fleet)
+app.command("changes")(changes.changes)
 app.add_typer(schemas.app, name="schema")
 app.add_typer(policies.app, name="policy")
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(tokens.app, name="token")
+app.add_typer(incidents.app, name="incident")
+app.add_typer(webhooks.app, name="webhook")
 
 
 def run() -> None:

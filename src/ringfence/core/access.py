@@ -19,13 +19,18 @@ class Action(StrEnum):
     REGISTER = "register"          # an instance joining the fleet and reporting in
     EMERGENCY = "emergency"        # push with short bakes (the rings still run)
     MANAGE_TOKENS = "manage_tokens"
+    READ_INCIDENTS = "read_incidents"  # incidents, their blast radius and post-mortems
+    MANAGE_INCIDENTS = "manage_incidents"  # open incidents by hand, add notes, mitigate, resolve
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 _ALLOWED: dict[Role, frozenset[Action]] = {
-    Role.VIEWER: frozenset({Action.READ, Action.READ_AUDIT}),
-    Role.EDITOR: frozenset({Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER}),
+    Role.VIEWER: frozenset({Action.READ, Action.READ_AUDIT, Action.READ_INCIDENTS}),
+    Role.EDITOR: frozenset({Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER,
+                            Action.READ_INCIDENTS, Action.MANAGE_INCIDENTS}),
     Role.APPROVER: frozenset(
-        {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE}
+        {Action.READ, Action.READ_AUDIT, Action.WRITE, Action.BIND_SCHEMA, Action.STEER, Action.DECIDE,
+         Action.READ_INCIDENTS, Action.MANAGE_INCIDENTS}
     ),
     Role.ADMIN: frozenset(Action),
     Role.SDK: frozenset({Action.READ, Action.REGISTER}),

@@ -18,19 +18,35 @@ from ringfence.core.policy import parse_policy
 from ringfence.core.validation import check_schema
 from ringfence.plugins import load_validators
 from ringfence.server import problems
-from ringfence.server.api import audit, bindings, configs, fleet, health, rollouts, stream, tokens
+from ringfence.server.api import (
+    audit,
+    bindings,
+    configs,
+    fleet,
+    health,
+    incidents,
+    recent,
+    rollouts,
+    stream,
+    tokens,
+    webhooks,
+)
 from ringfence.server.api.deps import Services
 from ringfence.server.bindings import BindingService, schema_breakage
 from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock, ConfigService
 from ringfence.server.controller import Controller
 from ringfence.server.fleet import FleetService
+from ringfence.server.incidents import IncidentService
 from ringfence.server.limits import BodyLimit
+from ringfence.server.outbox import Sender
+from ringfence.server.recent import RecentChanges
 from ringfence.server.replicas import Replicas
 from ringfence.server.rollouts import RolloutService, SilenceVerdicts
 from ringfence.server.settings import Settings
 from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
+from ringfence.server.webhooks import WebhookService
 from ringfence.store.sql import SqlStore
 
 
@@ -48,9 +64,20 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
     if replicas is not None:
         changes.subscribe(replicas.publish)
     rollouts = RolloutService(store, clock, SilenceVerdicts(silent, gone), silent, gone, changes)
+    # Webhooks: events queue deliveries in their own transaction; the sender wakes after commits.
+    webhooks = WebhookService(store, clock)
+    sender = Sender(store, clock, timeout=settings.webhook_timeout, backoff=settings.webhook_backoff,
+                    max_backoff=settings.webhook_max_backoff, max_attempts=settings.webhook_max_attempts)
+    webhooks.on_commit(sender.wake)
+    changes.subscribe(lambda _config: sender.wake())  # a rollback's deliveries commit with the rollout
+    rollouts.incidents = IncidentService(store, clock, webhooks)
     return Services(
         store=store,
         hub=hub,
+        incidents=rollouts.incidents,
+        webhooks=webhooks,
+        sender=sender,
+        recent=RecentChanges(store, clock),
         replicas=replicas,
         configs=ConfigService(store, validators, clock, on_revision=rollouts.begin, changes=changes),
         policies=BindingService(store, clock, kind="policy", action=Action.DECIDE, check=parse_policy),
@@ -74,9 +101,11 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         controller = Controller(services.rollouts, services.store, settings.controller_interval)
         if settings.controller_interval > 0:
             controller.start()
+        services.sender.start()
         try:
             yield
         finally:
+            services.sender.stop()
             if settings.controller_interval > 0:
                 controller.stop()
             if services.replicas is not None:
@@ -94,7 +123,8 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     problems.install(app)
     for router in (health.router, configs.router, bindings.schemas, bindings.policies, rollouts.router,
-                   fleet.router, stream.router, audit.router, tokens.router):
+                   fleet.router, stream.router, audit.router, tokens.router, incidents.router, webhooks.router,
+                   recent.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

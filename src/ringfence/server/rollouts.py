@@ -21,6 +21,7 @@ from ringfence.core.targeting import chosen_by_placement, targets
 from ringfence.errors import NotFound
 from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock
+from ringfence.server.incidents import IncidentService
 from ringfence.store.sql import SqlStore, Writer
 
 
@@ -49,6 +50,8 @@ class SilenceVerdicts:
 
 
 class RolloutService:
+    incidents: IncidentService | None = None  # set by build_services
+
     def __init__(self, store: SqlStore, clock: Clock, verdicts: VerdictSource,
                  silent_after: float = DEFAULT_SILENT_AFTER, gone_after: float = DEFAULT_GONE_AFTER,
                  changes: Changes | None = None) -> None:
@@ -190,11 +193,7 @@ class RolloutService:
                 tx.append_event(seq=tx.seq, time=now, actor=effect.actor, action=effect.action,
                                 subject=rollout.config, message=effect.reason, details=details,
                                 rollout_id=int(rollout.id))
-            elif isinstance(effect, machine.OpenIncident):
-                # Incidents get their own record with the canary analysis; until then the
-                # audit log holds the opening with its evidence.
-                tx.append_event(seq=tx.seq, time=now, actor=machine.CONTROLLER, action="incident.open",
-                                subject=rollout.config, message=effect.reason,
-                                details={"rollout": rollout.id, "evidence": effect.evidence},
-                                rollout_id=int(rollout.id))
             # RollBack needs no write: assignments derive from the rollout's state.
+        if self.incidents is not None:
+            # The incident an OpenIncident asks for, and the webhooks the events cause, commit with them.
+            self.incidents.after_effects(tx, rollout, effects, now)

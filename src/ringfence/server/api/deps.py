@@ -15,10 +15,14 @@ from ringfence.errors import InvalidInput, Problem
 from ringfence.server.bindings import BindingService
 from ringfence.server.configs import ConfigService
 from ringfence.server.fleet import FleetService
+from ringfence.server.incidents import IncidentService
+from ringfence.server.outbox import Sender
+from ringfence.server.recent import RecentChanges
 from ringfence.server.replicas import Replicas
 from ringfence.server.rollouts import RolloutService
 from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
+from ringfence.server.webhooks import WebhookService
 from ringfence.store.sql import SqlStore
 
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
@@ -37,6 +41,10 @@ class Services:
     rollouts: RolloutService
     fleet: FleetService
     hub: Hub
+    incidents: IncidentService
+    webhooks: WebhookService
+    sender: Sender
+    recent: RecentChanges
     replicas: Replicas | None = None
 
 
