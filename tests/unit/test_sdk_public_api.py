@@ -29,7 +29,8 @@ def test_exported_members() -> None:
 
 def test_client_public_methods() -> None:
     public = {name for name in dir(ringfence.Client) if not name.startswith("_")}
-    assert public == {"get", "value", "revision", "on_change", "status", "wait_ready", "close", "instance_id"}
+    assert public == {"get", "value", "revision", "on_change", "status", "wait_ready", "close", "instance_id",
+                      "track", "record", "gauge", "health_check"}
     assert hasattr(ringfence.Client, "__enter__") and hasattr(ringfence.Client, "__exit__")
 
 

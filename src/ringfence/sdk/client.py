@@ -3,12 +3,18 @@
 Reads (`get`, `value`, `revision`) look up one immutable `Snapshot` held in one
 attribute: no lock, no I/O, safe from any thread and from async code. One daemon
 thread talks to the server (stream, or long-poll after repeated stream failures)
-and swaps in a new snapshot per message; a second sends heartbeats; a third runs
-`on_change` callbacks, so a slow or failing callback never holds up delivery.
+and swaps in a new snapshot per message; a second reports health windows,
+heartbeats and acknowledgements; a third runs `on_change` callbacks, so a slow or
+failing callback never holds up delivery.
+
+Health (`track`, `record`, `gauge`) is recorded in memory under one short lock and
+sent by the reporter thread (see health.py, reporter.py); a change of the revisions
+this instance runs closes the current window, so each window has one set.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -16,16 +22,20 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
 from ringfence.core.names import check_pattern, matches
 from ringfence.sdk.backoff import Backoff
 from ringfence.sdk.cache import DiskCache, load_bootstrap
-from ringfence.sdk.reporter import Reporter
+from ringfence.sdk.health import Request, Windows
+from ringfence.sdk.marker import CrashMarker
+from ringfence.sdk.outbox import Outbox
+from ringfence.sdk.probes import CHECK_TIMEOUT, HealthChecks
+from ringfence.sdk.reporter import FINAL_SEND_TIMEOUT, Reporter
 from ringfence.sdk.snapshot import Entry, Snapshot
 from ringfence.sdk.transport import Identity, Message, PollTransport, StreamTransport, TransportFailure
 
@@ -33,6 +43,7 @@ log = logging.getLogger("ringfence.sdk")
 
 Status = Literal["starting", "ready", "stale", "offline", "closed"]
 Callback = Callable[[str, Any, Any], object]
+Check = TypeVar("Check", bound=Callable[[], object])
 
 STREAM_FAILURES_BEFORE_POLL = 3
 RETRY_STREAM_AFTER = 60.0  # seconds of long-polling before trying to stream again
@@ -52,6 +63,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@atexit.register
+def _at_exit() -> None:
+    # A process that exits normally without close() has stopped, not crashed: say so (stop event, last
+    # window, crash marker removed), waiting for the reporter's last send but not for the other threads.
+    clients = list(_clients)
+    for client in clients:
+        client._shutdown()
+    deadline = time.monotonic() + FINAL_SEND_TIMEOUT + 0.5
+    for client in clients:
+        client._beat.join(max(0.0, deadline - time.monotonic()))
+
+
+def _revisions(snapshot: Snapshot) -> dict[str, int]:
+    """`{config: version}` of the revisions in force (bootstrap values, version 0, are no revision)."""
+    return {name: e.version for name, e in snapshot.configs.items() if e.version > 0}
+
+
 class Client:
     """Reads configs from a ringfence server. See docs/stream.md for the protocol underneath."""
 
@@ -59,7 +87,11 @@ class Client:
         self, url: str, *, token: str, service: str, labels: Mapping[str, str] | None = None, region: str = "",
         zone: str = "", configs: list[str] | tuple[str, ...] = ("*",), cache_dir: str | os.PathLike[str] | None = None,
         instance_id: str | None = None, bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        report_interval: float = 10.0,
     ) -> None:
+        if isinstance(report_interval, bool) or not isinstance(report_interval, int | float) or not (
+                1.0 <= report_interval <= 3600.0):
+            raise ValueError(f"report_interval must be between 1 and 3600 seconds, not {report_interval!r}")
         self._url = url.rstrip("/")
         self._token = token
         self._patterns = tuple(check_pattern(p) for p in configs) or ("*",)
@@ -74,6 +106,10 @@ class Client:
         self._closed = False
         self._status_lock = threading.Lock()
         self._start_from_disk(bootstrap)
+        self._windows = Windows(float(report_interval), _revisions(self._snapshot))
+        self._outbox = Outbox()
+        self._checks = HealthChecks()
+        self._begin_health()
         self._start_threads()
         _clients.add(self)
 
@@ -116,6 +152,34 @@ class Client:
         self._ready.wait(timeout)
         return self._status == "ready"
 
+    # --- health: memory only, any thread ---------------------------------------------------
+    def track(self, name: str) -> Request:
+        """Time one request: `with client.track("charge") as request:`; an exception in the block (or
+        `request.mark_error()`) makes it an error. Also a decorator, for sync and async functions."""
+        if type(name) is not str or not name:
+            raise TypeError(f"track(): name must be a non-empty string, not {name!r}")
+        return Request(self._windows, name)
+
+    def record(self, requests: int | None = None, errors: int = 0,
+               latency_ms: float | Iterable[float] | None = None) -> None:
+        """Requests counted by your own code, added to the current window.
+
+        `latency_ms` is a list of one latency per request (`requests` may then be left out), or one
+        number for all of them (e.g. their mean): the window's histogram counts every request.
+        """
+        self._windows.record(requests, errors, latency_ms)
+
+    def gauge(self, name: str, value: float) -> None:
+        """Set a gauge for the current window; the last value set in a window is the one reported."""
+        self._windows.gauge(name, value)
+
+    def health_check(self, fn: Check, name: str | None = None, *, timeout: float = CHECK_TIMEOUT) -> Check:
+        """Run `fn()` at the end of every window on an SDK thread: the gauge `check:<name>` is 1.0 when it
+        returns a true value in time, 0.0 when it returns a false one, raises, or takes over `timeout`
+        seconds. Returns `fn`, so it can be used as a decorator."""
+        self._checks.add(fn, name, timeout)
+        return fn
+
     def on_change(self, pattern: str, callback: Callback) -> None:
         """Call `callback(name, old, new)` on a worker thread when a config matching `pattern` changes.
 
@@ -124,11 +188,24 @@ class Client:
         self._callbacks.append((check_pattern(pattern), callback))
 
     def close(self) -> None:
-        if self._closed:
+        if not self._shutdown():
             return
+        for thread in (self._loop, self._beat, self._worker):
+            if thread is not threading.current_thread():
+                thread.join(1.0)
+
+    def _shutdown(self) -> bool:
+        """Stop every thread without waiting for them; False if it was done already."""
         with self._status_lock:
+            if self._closed:
+                return False
             self._closed = True
             self._status = "closed"
+        # A clean stop: the last window, cut short, and the stop event, for the reporter's last send.
+        self._windows.roll()
+        self._outbox.add_event("stop", self._windows.wall(), self._windows.revisions)
+        if self._marker is not None:
+            self._marker.close()
         self._stop.set()
         self._backoff.stop()
         self._events.put(None)
@@ -137,9 +214,7 @@ class Client:
         # server's next 15 s ping): closed from here, under a blocked read, the stream's socket
         # would be left to the garbage collector.
         _clients.discard(self)
-        for thread in (self._loop, self._beat, self._worker):
-            if thread is not threading.current_thread():
-                thread.join(1.0)
+        return True
 
     def __enter__(self) -> Client:
         return self
@@ -165,6 +240,20 @@ class Client:
             self._has_state = True
             self._status = "stale"  # something to serve, not yet confirmed by the server
 
+    def _begin_health(self) -> None:
+        """The crash a previous process left (when there is a cache directory), then this start."""
+        revisions = self._windows.revisions
+        self._marker = None
+        if self._cache is not None:
+            self._marker = CrashMarker(self._cache.directory, self._identity.service, self.instance_id)
+            crash = self._marker.previous()
+            if crash is not None:
+                log.warning("ringfence: the previous process of instance %s stopped without closing; reporting a "
+                            "crash", self.instance_id)
+                self._outbox.add_event("crash", crash.at, crash.revisions)
+            self._marker.write(revisions)
+        self._outbox.add_event("start", self._windows.wall(), revisions)
+
     def _within(self, snapshot: Snapshot) -> Snapshot:
         """Only the configs this client reads (a cache or bootstrap may hold more)."""
         kept = {n: e for n, e in snapshot.configs.items() if any(matches(p, n) for p in self._patterns)}
@@ -181,7 +270,8 @@ class Client:
         self._connected = False
         self._events: queue.Queue[tuple[Callback, str, Any, Any] | None] = queue.Queue()
         self._loop = threading.Thread(target=self._run, name="ringfence-stream", daemon=True)
-        self._reporter = Reporter(self._http, lambda: self.instance_id, lambda: self._connected, self._stop)
+        self._reporter = Reporter(self._http, lambda: self.instance_id, lambda: self._connected, self._stop,
+                                  self._windows, self._outbox, self._checks, self._marker)
         self._beat = self._reporter.thread
         self._worker = threading.Thread(target=self._run_callbacks, name="ringfence-callbacks", daemon=True)
         self._loop.start()
@@ -199,6 +289,16 @@ class Client:
         # A lock held by a parent thread at fork time would stay held for ever in the child: start afresh.
         self._status_lock = threading.Lock()
         self._status = "stale" if self._has_state else "starting"
+        # The child is a new instance: its own windows and events, its own crash marker (none when it
+        # shares the parent's fixed id: the marker is the parent's).
+        self._windows.reset(_revisions(self._snapshot))
+        self._outbox.reset()
+        self._checks.reset()
+        if self._fixed_id is None:
+            self._begin_health()
+        else:
+            self._marker = None
+            self._outbox.add_event("start", self._windows.wall(), self._windows.revisions)
         self._start_threads()
 
     # --- the background loop ----------------------------------------------------------------
@@ -272,6 +372,10 @@ class Client:
         else:
             new = old.removed(str(data.get("name")), seq)
         self._snapshot = new  # the one atomic swap readers see
+        revisions = _revisions(new)
+        if revisions != self._windows.revisions:
+            self._windows.roll(revisions)  # each window runs one set of revisions
+            self._reporter.wake()
         if self._cache is not None and (new.configs != old.configs or not self._has_state):
             # A long-poll that timed out repeats the same state every 25 s: no need to fsync it again.
             self._cache.save(new, self.instance_id)
