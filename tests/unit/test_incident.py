@@ -99,9 +99,15 @@ def test_requests_and_errors_are_not_measured_without_a_traffic_source() -> None
 def test_a_traffic_source_gives_the_requests_and_errors_served_on_the_bad_revision() -> None:
     traffic = {"i-1": (1000, 40), "i-3": (500, 25), "i-9": (7, 7)}  # i-9 was not exposed: not counted
     blast = blast_radius(EXPOSURES, until=at(600), now=at(600), traffic=traffic)
-    assert (blast.requests, blast.errors, blast.measured) == (1500, 65, True)
+    assert (blast.requests, blast.errors, blast.measured, blast.measured_instances) == (1500, 65, True, 2)
     by_id = {i.instance_id: i for i in blast.instances}
-    assert (by_id["i-2"].requests, by_id["i-2"].errors) == (0, 0)  # measured, and served nothing
+    assert (by_id["i-1"].requests, by_id["i-1"].errors) == (1000, 40)
+    assert (by_id["i-2"].requests, by_id["i-2"].errors) == (None, None)  # not measured is not zero
+
+
+def test_a_traffic_source_that_measured_none_of_them_measured_nothing() -> None:
+    blast = blast_radius(EXPOSURES, until=at(600), now=at(600), traffic={"i-9": (7, 7)})
+    assert (blast.requests, blast.errors, blast.measured) == (None, None, False)
 
 
 def test_an_empty_blast_radius() -> None:
@@ -194,7 +200,7 @@ def test_text_from_people_cannot_break_a_table() -> None:
 def test_measured_traffic_is_in_the_impact() -> None:
     blast = blast_radius(EXPOSURES, until=at(600), now=at(700), traffic={"i-1": (10_000, 250)})
     text = render(report(blast))
-    assert "Requests served on v5: 10,000, of which 250 errors (2.50%)." in text
+    assert "Requests served on v5: 10,000, of which 250 errors (2.50%) (measured on 1 of 3 instances)." in text
 
 
 def test_metrics_of_the_verdict_are_a_table() -> None:

@@ -67,7 +67,9 @@ def _blast(blast: Mapping[str, Any]) -> list[RenderableType]:
         Text(f"  exposed from {output.when(blast['first_exposed_at'])} to {until}; "
              f"{duration(blast['instance_seconds'])} instance-time, {duration(blast['longest_seconds'])} at the "
              "longest"),
-        Text(f"  requests {_measured(blast.get('requests'))}, errors {_measured(blast.get('errors'))}"),
+        Text(f"  requests {_measured(blast.get('requests'))}, errors {_measured(blast.get('errors'))}"
+             + (f" (measured on {blast.get('measured_instances')} of {blast['instances']} instances)"
+                if blast.get("measured") else "")),
     ]
     members: Sequence[Mapping[str, Any]] = blast.get("members", [])
     grid = Table(header_style="bold", box=box.SIMPLE_HEAD)

@@ -159,8 +159,9 @@ class BlastRadius:
 
     instances: tuple[ExposedInstance, ...]
     until: dt.datetime | None  # when the exposure ended (the rollback), None while it goes on
-    requests: int | None = None
+    requests: int | None = None  # summed over the instances measured
     errors: int | None = None
+    measured_instances: int = 0
 
     @property
     def reported(self) -> int:
@@ -197,6 +198,7 @@ class BlastRadius:
             "first_exposed_at": _iso(self.first), "until": _iso(self.until),
             "instance_seconds": round(self.instance_seconds, 3), "longest_seconds": round(self.longest, 3),
             "requests": self.requests, "errors": self.errors, "measured": self.measured,
+            "measured_instances": self.measured_instances,
             "members": [i.to_json() for i in self.instances],
         }
 
@@ -209,23 +211,25 @@ def blast_radius(
 
     Each instance ran it from when it reported applying it (or, when it never reported, from
     when it was told to: an upper bound) until `until` (the rollback) or `now`. `traffic` maps
-    an instance id to the (requests, errors) it served on the bad revision; without it the
-    counts stay None. An instance the traffic source did not see served nothing measured: 0.
+    an instance id to the (requests, errors) it served on the bad revision. An instance it does
+    not name was not measured (None), which is not the same as serving nothing; the totals add
+    up the instances measured, and stay None when none was.
     """
     end = until or now
     exposed = []
     for e in sorted(exposures, key=lambda x: (x.assigned_at, x.instance_id)):
         since = e.applied_at or e.assigned_at
-        served = traffic.get(e.instance_id, (0, 0)) if traffic is not None else None
+        served = traffic.get(e.instance_id) if traffic is not None else None
         exposed.append(ExposedInstance(
             e.instance_id, e.service, e.region, e.stage, e.assigned_at, e.applied_at, since, until,
             max(0.0, (end - since).total_seconds()),
             served[0] if served else None, served[1] if served else None,
         ))
-    if traffic is None:
+    measured = [i for i in exposed if i.requests is not None]
+    if not measured:
         return BlastRadius(tuple(exposed), until)
-    return BlastRadius(tuple(exposed), until, sum(i.requests or 0 for i in exposed),
-                       sum(i.errors or 0 for i in exposed))
+    return BlastRadius(tuple(exposed), until, sum(i.requests or 0 for i in measured),
+                       sum(i.errors or 0 for i in measured), len(measured))
 
 
 # --- timeline ------------------------------------------------------------------------------

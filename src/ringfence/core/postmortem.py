@@ -82,7 +82,7 @@ def _impact(blast: BlastRadius, bad: Revision | None) -> str:
     else:
         rate = f" ({100 * (blast.errors or 0) / blast.requests:.2f}%)" if blast.requests else ""
         lines.append(f"- Requests served on {what}: {blast.requests:,}, of which {blast.errors or 0:,} "
-                     f"errors{rate}.")
+                     f"errors{rate} (measured on {blast.measured_instances} of {len(blast.instances)} instances).")
     table = ["", "| instance | service | region | stage | since (UTC) | for | requests | errors |",
              "|---|---|---|---|---|---|---|---|"]
     for i in blast.instances[:MAX_INSTANCES]:

@@ -33,9 +33,16 @@ ENDED = ("rollout.rollback", "rollout.abort", "rollout.supersede")
 MAX_TIMELINE_EVENTS = 2000
 
 
+def served_on(reader: Reader, rollout: Rollout) -> Mapping[str, tuple[int, int]] | None:
+    """What each instance served on the rollout's new revision, as metric ingestion added it up;
+    None when no instance reported any traffic on it (not measured, rather than zero)."""
+    served = [t for t in reader.traffic(int(rollout.id)) if t.version == rollout.to_version]
+    return {t.instance_id: (t.requests, t.errors) for t in served} if served else None
+
+
 class IncidentService:
     def __init__(self, store: SqlStore, clock: Clock, webhooks: WebhookService,
-                 traffic: TrafficSource | None = None) -> None:
+                 traffic: TrafficSource | None = served_on) -> None:
         self.store = store
         self.clock = clock
         self.webhooks = webhooks
