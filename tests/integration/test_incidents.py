@@ -229,6 +229,8 @@ def test_webhooks_are_for_admins_and_checked(rf: ServerProcess) -> None:
         assert api.get("/v1/webhooks").json()["items"] == []
         audit = api.get("/v1/audit", params={"action": "webhook.create"}).json()["items"]
         assert audit[0]["details"]["host"] == "127.0.0.1" and "s" * 20 not in str(audit)
+        with rf.client(token(api, "viewer")) as viewer:  # webhooks are admin business, in the audit log too
+            assert viewer.get("/v1/audit", params={"action": "webhook.create"}).json()["items"] == []
 
 
 def test_a_server_killed_mid_delivery_delivers_after_restart(rf: ServerProcess) -> None:

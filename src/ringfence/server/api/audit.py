@@ -17,10 +17,12 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 
 
 def visible(token: Token, event: AuditEvent) -> bool:
-    """Scoped tokens see events about what lies in their scopes; tokens are admin business."""
+    """Scoped tokens see events about what lies in their scopes; tokens and webhooks are admin business."""
     kind, _, rest = event.subject.partition(":")
     if kind == "token" and rest:
         return may(token, Action.MANAGE_TOKENS)
+    if kind == "webhook" and rest:
+        return may(token, Action.MANAGE_WEBHOOKS)
     if kind in ("schema", "policy") and rest:
         return covers_pattern(token, rest)
     return in_scope(token, event.subject)
