@@ -87,10 +87,6 @@ class Settings:
     webhook_backoff: float = 30.0
     webhook_max_backoff: float = 3600.0
     webhook_max_attempts: int = 8
-    webhook_timeout: float = 5.0
-    webhook_backoff: float = 30.0
-    webhook_max_backoff: float = 3600.0
-    webhook_max_attempts: int = 8
     observation_retention: float = 7 * 86400.0
 
     @classmethod

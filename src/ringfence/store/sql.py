@@ -34,13 +34,10 @@ from ringfence.store import tables as t
 from ringfence.store.engine import WRITE, make_engine
 from ringfence.store.fleet import FleetReads, FleetWrites
 from ringfence.store.incidents import IncidentReads, IncidentWrites
-from ringfence.store.incidents import IncidentReads, IncidentWrites
 from ringfence.store.migrate import upgrade
 from ringfence.store.observations import ObservationReads, ObservationWrites
 from ringfence.store.reach import ReachReads
-from ringfence.store.reach import ReachReads
 from ringfence.store.rollouts import RolloutReads, RolloutWrites
-from ringfence.store.webhooks import WebhookReads, WebhookWrites
 from ringfence.store.webhooks import WebhookReads, WebhookWrites
 
 
