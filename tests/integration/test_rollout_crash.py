@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ringfence.testing.server import ServerProcess
-from tests.integration.fleet_helpers import Fleet
+from tests.integration.fleet_helpers import Fleet, wait_for
 
 STAGES = 5
 POLICY = {"stages": [{"name": f"ring-{i}", "percent": 20 * (i + 1), "bake": {"min": "0.4s", "max": "120s"}}
@@ -74,3 +74,32 @@ def test_a_restarted_server_keeps_assignments_it_had_given(db_url: str, tmp_path
         assert sorted(v for v in before.values() if v is not None) == [1], "1% canary with min_instances 1"
         with httpx.Client(base_url=server.url) as anonymous:
             assert anonymous.get("/v1/instances/i-0000/assignments").status_code == 401
+
+
+def test_an_outage_longer_than_the_silence_threshold_does_not_fail_a_rollout(tmp_path: Path) -> None:
+    # While the server is down no instance can report; after the restart the fleet must not look
+    # silent for it, or every server outage would roll back whatever was rolling out.
+    env = {"RINGFENCE_CONTROLLER_INTERVAL": "0.1", "RINGFENCE_INSTANCE_SILENT_AFTER": "1"}
+    policy = {"stages": [{"name": "canary", "select": {"labels": {"canary": "true"}},
+                          "bake": {"min": "60s", "max": "120s"}}, {"name": "global"}], "gate": "bake"}
+    server = ServerProcess(f"sqlite:///{tmp_path / 'r.db'}", log_path=tmp_path / "server.log", env=env).start()
+    fleet = Fleet(server.url, server.admin_token, 10, ["outage/*"]).register().start()
+    try:
+        with server.client() as api:
+            api.put("/v1/policies/outage/*", json={"policy": policy, "message": "m"}).raise_for_status()
+            rollout_id = api.put("/v1/configs/outage/flag", json={"value": 1, "message": "m"}).json()["rollout"]["id"]
+        server.kill()
+        time.sleep(3)  # three times the silence threshold without a heartbeat
+        server.start()
+        time.sleep(2)  # twenty controller ticks, with the fleet beating again
+        with server.client() as api:
+            view = api.get(f"/v1/rollouts/{rollout_id}").json()
+        assert view["state"] == "running", view["reason"]
+        # A canary that stays silent after the restart still fails the stage.
+        fleet.silenced.add("i-0000")
+        with server.client() as api:
+            failed = wait_for(lambda: (v := api.get(f"/v1/rollouts/{rollout_id}").json())["state"] != "running" and v)
+        assert failed["state"] == "rolled_back" and "i-0000" in failed["reason"]
+    finally:
+        fleet.stop()
+        server.stop()

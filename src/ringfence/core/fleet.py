@@ -21,6 +21,24 @@ class Liveness(StrEnum):
     STOPPED = "stopped"  # said goodbye: a clean shutdown
 
 
+def liveness(last_seen: dt.datetime, stopped_at: dt.datetime | None, now: dt.datetime,
+             silent_after: float = DEFAULT_SILENT_AFTER, gone_after: float = DEFAULT_GONE_AFTER) -> Liveness:
+    if stopped_at is not None:
+        return Liveness.STOPPED
+    quiet = (now - last_seen).total_seconds()
+    if quiet <= silent_after:
+        return Liveness.ALIVE
+    return Liveness.SILENT if quiet <= gone_after else Liveness.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """An instance on a rollout's new revision, as the controller sees it at a tick."""
+
+    id: str
+    liveness: Liveness
+
+
 @dataclass(frozen=True)
 class Instance:
     id: str
@@ -38,12 +56,7 @@ class Instance:
 
     def liveness(self, now: dt.datetime, silent_after: float = DEFAULT_SILENT_AFTER,
                  gone_after: float = DEFAULT_GONE_AFTER) -> Liveness:
-        if self.stopped_at is not None:
-            return Liveness.STOPPED
-        quiet = (now - self.last_seen).total_seconds()
-        if quiet <= silent_after:
-            return Liveness.ALIVE
-        return Liveness.SILENT if quiet <= gone_after else Liveness.GONE
+        return liveness(self.last_seen, self.stopped_at, now, silent_after, gone_after)
 
     def reads(self, config: str) -> bool:
         return any(matches(pattern, config) for pattern in self.configs)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ringfence.core.analysis import Analyzer, Record, Result, parse_observations
-from ringfence.core.fleet import Instance
+from ringfence.core.fleet import MemberStatus
+from ringfence.core.policy import Selector
 from ringfence.core.rollout import Rollout, Verdict
 from ringfence.server import metrics
 from ringfence.server.rollouts import SilenceVerdicts
@@ -40,6 +41,7 @@ class _Service:
     waiting: list[tuple[float, int, Record]] = field(default_factory=list)  # heap by t
     fed_until: float = 0.0
     late: int = 0
+    has_baseline: bool = False
 
 
 @dataclass
@@ -58,7 +60,7 @@ class AnalysisVerdicts:
         self.silence = silence
         self._stages: dict[int, _Stage] = {}
 
-    def verdict(self, reader: Reader, rollout: Rollout, members: list[Instance], now: dt.datetime) -> Verdict:
+    def verdict(self, reader: Reader, rollout: Rollout, members: list[MemberStatus], now: dt.datetime) -> Verdict:
         quiet = self.silence.verdict(reader, rollout, members, now)
         if quiet.decision == "fail" or rollout.policy.gate == "bake":
             return quiet
@@ -67,6 +69,12 @@ class AnalysisVerdicts:
         stage.seen_at = now
         self._read(reader, rollout, stage)
         elapsed = (now - rollout.stage_started_at).total_seconds()
+        if _whole_fleet(rollout) and not any(s.has_baseline for s in stage.services.values()):
+            # Everyone runs the new revision: nothing is left to compare with. The stages before
+            # were the comparison; this one passes on its bake and liveness, as a human would.
+            return Verdict(quiet.decision, ("the whole fleet runs the new revision: no baseline is left to "
+                                            "compare with, so the stage passes on its bake and liveness",),
+                           quiet.evidence)
         results = {name: self._advance(service, elapsed - LAG) for name, service in sorted(stage.services.items())}
         self._export(rollout, results)
         self._forget(now)
@@ -91,6 +99,7 @@ class AnalysisVerdicts:
                 if service is None:
                     service = stage.services[row.service] = _Service(Analyzer(settings))
                 (record,) = parse_observations([row.record])
+                service.has_baseline = service.has_baseline or record.group == "baseline"
                 heapq.heappush(service.waiting, (record.t, next(stage.order), record))
 
     @staticmethod
@@ -116,6 +125,12 @@ class AnalysisVerdicts:
         for rollout_id, stage in list(self._stages.items()):
             if stage.seen_at is not None and now - stage.seen_at > FORGET_AFTER:
                 del self._stages[rollout_id]
+
+
+def _whole_fleet(rollout: Rollout) -> bool:
+    """Whether this stage takes every instance: the last stage, at 100%, selecting everyone."""
+    stage = rollout.policy.stages[rollout.stage]
+    return rollout.stage == len(rollout.policy.stages) - 1 and stage.percent >= 100 and stage.select == Selector()
 
 
 def combine(results: dict[str, Result]) -> Verdict:

@@ -18,6 +18,7 @@ from ringfence.core.policy import parse_policy
 from ringfence.core.validation import check_schema
 from ringfence.plugins import load_validators
 from ringfence.server import problems
+from ringfence.server.analysis import AnalysisVerdicts
 from ringfence.server.api import (
     audit,
     bindings,
@@ -25,6 +26,7 @@ from ringfence.server.api import (
     fleet,
     health,
     incidents,
+    metrics,
     recent,
     rollouts,
     stream,
@@ -38,6 +40,7 @@ from ringfence.server.configs import Clock, ConfigService
 from ringfence.server.controller import Controller
 from ringfence.server.fleet import FleetService
 from ringfence.server.incidents import IncidentService
+from ringfence.server.ingest import Ingest
 from ringfence.server.limits import BodyLimit
 from ringfence.server.outbox import Sender
 from ringfence.server.recent import RecentChanges
@@ -63,7 +66,7 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
     replicas = Replicas(store, hub.changed) if store.dialect == "postgresql" else None
     if replicas is not None:
         changes.subscribe(replicas.publish)
-    rollouts = RolloutService(store, clock, SilenceVerdicts(silent, gone), silent, gone, changes)
+    rollouts = RolloutService(store, clock, AnalysisVerdicts(SilenceVerdicts(silent, gone)), silent, gone, changes)
     # Webhooks: events queue deliveries in their own transaction; the sender wakes after commits.
     webhooks = WebhookService(store, clock)
     sender = Sender(store, clock, timeout=settings.webhook_timeout, backoff=settings.webhook_backoff,
@@ -86,6 +89,7 @@ def build_services(store: SqlStore, settings: Settings, clock: Clock = utc_now) 
         schemas=BindingService(store, clock, kind="schema", action=Action.BIND_SCHEMA, check=check_schema,
                                breakage=schema_breakage),
         tokens=TokenService(store, clock),
+        ingest=Ingest(store, clock, dt.timedelta(seconds=settings.observation_retention)),
     )
 
 
@@ -102,10 +106,12 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         if settings.controller_interval > 0:
             controller.start()
         services.sender.start()
+        services.ingest.start()
         try:
             yield
         finally:
             services.sender.stop()
+            services.ingest.stop()
             if settings.controller_interval > 0:
                 controller.stop()
             if services.replicas is not None:
@@ -123,8 +129,8 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     problems.install(app)
     for router in (health.router, configs.router, bindings.schemas, bindings.policies, rollouts.router,
-                   fleet.router, stream.router, audit.router, tokens.router, incidents.router, webhooks.router,
-                   recent.router):
+                   fleet.router, stream.router, metrics.router, audit.router, tokens.router, incidents.router,
+                   webhooks.router, recent.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from ringfence.core import rollout as machine
 from ringfence.core.access import Action, require
-from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Instance, Liveness
+from ringfence.core.fleet import DEFAULT_GONE_AFTER, DEFAULT_SILENT_AFTER, Instance, Liveness, MemberStatus
 from ringfence.core.model import Revision, Token
 from ringfence.core.policy import DEFAULT_POLICY, parse_policy
 from ringfence.core.rollout import Effect, Rollout, State, Verdict
@@ -22,26 +22,30 @@ from ringfence.errors import NotFound
 from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock
 from ringfence.server.incidents import IncidentService
-from ringfence.store.sql import SqlStore, Writer
+from ringfence.store.sql import Reader, SqlStore, Writer
 
 
 class VerdictSource(Protocol):
     """What the canary analysis implements: a verdict on a rollout's current stage."""
 
-    def verdict(self, rollout: Rollout, members: list[Instance], now: dt.datetime) -> Verdict: ...
+    def verdict(self, reader: Reader, rollout: Rollout, members: list[MemberStatus], now: dt.datetime) -> Verdict:
+        ...
+
+
+RETARGET_AFTER = dt.timedelta(seconds=30)
 
 
 class SilenceVerdicts:
-    """The verdict until canary analysis exists: fail when an instance on the new revision
-    went silent (or gone), pass otherwise. The state machine adds the minimum bake."""
+    """Liveness: fail when an instance on the new revision went silent (or gone), pass otherwise.
+    The verdict of policies with `gate: bake`, and the first check before canary analysis
+    (server/analysis.py). The state machine adds the minimum bake."""
 
     def __init__(self, silent_after: float = DEFAULT_SILENT_AFTER, gone_after: float = DEFAULT_GONE_AFTER) -> None:
         self.silent_after = silent_after
         self.gone_after = gone_after
 
-    def verdict(self, rollout: Rollout, members: list[Instance], now: dt.datetime) -> Verdict:
-        quiet = [m.id for m in members
-                 if m.liveness(now, self.silent_after, self.gone_after) in (Liveness.SILENT, Liveness.GONE)]
+    def verdict(self, reader: Reader, rollout: Rollout, members: list[MemberStatus], now: dt.datetime) -> Verdict:
+        quiet = [m.id for m in members if m.liveness in (Liveness.SILENT, Liveness.GONE)]
         if quiet:
             return Verdict("fail", (f"{len(quiet)} instance(s) on the new revision went silent: "
                                     f"{', '.join(quiet[:5])}",), {"silent": quiet})
@@ -57,6 +61,10 @@ class RolloutService:
                  changes: Changes | None = None) -> None:
         self.store = store
         self.changes = changes or Changes()
+        self._retargeted: dict[str, dt.datetime] = {}  # rollout id -> when its fleet is next placed again
+        # Instances cannot report while the server is down; silence is counted from no earlier than
+        # this process's start, so restarting the server never fails a rollout for it.
+        self._judging_since = clock()
         self.clock = clock
         self.verdicts = verdicts
         self.silent_after = silent_after
@@ -128,13 +136,11 @@ class RolloutService:
             if rollout.state is not State.RUNNING:
                 return rollout.config, False
             now = self.clock()
-            # Instances that joined since the stage began are placed by the same rule.
-            fleet = tx.readers_of(rollout.config)  # one scan of the fleet per tick, shared below
-            joined = self._assign(tx, rollout, rollout.stage, now, fleet)
-            ids = tx.members(int(rollout.id))
-            members = [i for i in fleet if i.id in ids]
-            verdict = self.verdicts.verdict(rollout, members, now)
-            live = sum(1 for m in members if m.liveness(now, self.silent_after, self.gone_after) is Liveness.ALIVE)
+            joined = self._retarget(tx, rollout, now)
+            members = tx.member_statuses(int(rollout.id), now, self.silent_after, self.gone_after,
+                                         seen_at_least=self._judging_since)
+            verdict = self.verdicts.verdict(tx, rollout, members, now)
+            live = sum(1 for m in members if m.liveness is Liveness.ALIVE)
             changed, effects = machine.tick(rollout, verdict, now, live_members=live)
             # The verdict is kept for people to read; it is written only when it changes.
             changed = replace(changed, verdict=verdict) if changed.state is State.RUNNING else changed
@@ -177,9 +183,18 @@ class RolloutService:
             raise NotFound(f"there is no rollout {rollout_id}; `ringfence rollout list` shows them")
         return rollout
 
-    def _assign(self, tx: Writer, rollout: Rollout, stage: int, now: dt.datetime,
-                fleet: list[Instance] | None = None) -> int:
-        fleet = tx.readers_of(rollout.config) if fleet is None else fleet
+    def _retarget(self, tx: Writer, rollout: Rollout, now: dt.datetime) -> int:
+        """Place the whole fleet again by the stage's rule, every RETARGET_AFTER: newcomers are
+        placed as they register, but a `min_instances` top-up needs the fleet, and reading the
+        fleet at every tick would cost a large fleet more than the tick itself."""
+        due = self._retargeted.get(rollout.id)
+        if due is not None and now < due:
+            return 0
+        self._retargeted[rollout.id] = now + RETARGET_AFTER
+        return self._assign(tx, rollout, rollout.stage, now)
+
+    def _assign(self, tx: Writer, rollout: Rollout, stage: int, now: dt.datetime) -> int:
+        fleet = tx.readers_of(rollout.config)
         members = [i.member(i.liveness(now, self.silent_after, self.gone_after) is Liveness.ALIVE) for i in fleet]
         return tx.add_members(int(rollout.id), targets(rollout.policy, stage, rollout.config, members), stage, now)
 

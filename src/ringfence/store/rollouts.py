@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, func, insert, or_, select, update
 
 from ringfence.core.assignment import ConfigAssignments
+from ringfence.core.fleet import MemberStatus, liveness
 from ringfence.core.rollout import ACTIVE, Rollout
 from ringfence.store import rows
 from ringfence.store import tables as t
 
-_R, _M = t.rollouts, t.rollout_members
+_R, _M, _I = t.rollouts, t.rollout_members, t.instances
 
 
 class RolloutReads:
@@ -53,6 +54,18 @@ class RolloutReads:
         """Instance id -> the stage at which it received the new revision."""
         query = select(_M.c.instance_id, _M.c.stage).where(_M.c.rollout_id == rollout_id)
         return {r.instance_id: r.stage for r in self.connection.execute(query)}
+
+    def member_statuses(self, rollout_id: int, now: dt.datetime, silent_after: float, gone_after: float,
+                        seen_at_least: dt.datetime | None = None) -> list[MemberStatus]:
+        """The liveness of each member: one read of the members, not of the whole fleet. An
+        instance counts as seen no earlier than `seen_at_least`."""
+        floor = rows.to_us(seen_at_least) if seen_at_least is not None else 0
+        query = select(_I.c.id, _I.c.last_seen_us, _I.c.stopped_us).join(_M, _M.c.instance_id == _I.c.id).where(
+            _M.c.rollout_id == rollout_id)
+        return [MemberStatus(r.id, liveness(rows.from_us(max(r.last_seen_us, floor)),
+                                            None if r.stopped_us is None else rows.from_us(r.stopped_us),
+                                            now, silent_after, gone_after))
+                for r in self.connection.execute(query)]
 
     def config_assignments(self, config: str, seq: int) -> ConfigAssignments:
         rollout = self.latest_rollout(config)
@@ -106,7 +119,13 @@ class RolloutWrites(RolloutReads):
         )
 
     def add_members(self, rollout_id: int, instance_ids: Iterable[str], stage: int, now: dt.datetime) -> int:
-        fresh = sorted(set(instance_ids) - set(self.members(rollout_id)))
+        wanted = set(instance_ids)
+        if len(wanted) <= 500:  # a few newcomers: look up only them, not every member
+            known = {r.instance_id for r in self.connection.execute(select(_M.c.instance_id).where(
+                _M.c.rollout_id == rollout_id, _M.c.instance_id.in_(wanted)))}
+        else:
+            known = set(self.members(rollout_id))
+        fresh = sorted(wanted - known)
         if fresh:
             self.wrote = True
             self.connection.execute(insert(_M), [

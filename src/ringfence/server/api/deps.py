@@ -16,6 +16,7 @@ from ringfence.server.bindings import BindingService
 from ringfence.server.configs import ConfigService
 from ringfence.server.fleet import FleetService
 from ringfence.server.incidents import IncidentService
+from ringfence.server.ingest import Ingest
 from ringfence.server.outbox import Sender
 from ringfence.server.recent import RecentChanges
 from ringfence.server.replicas import Replicas
@@ -45,6 +46,7 @@ class Services:
     webhooks: WebhookService
     sender: Sender
     recent: RecentChanges
+    ingest: Ingest
     replicas: Replicas | None = None
 
 
