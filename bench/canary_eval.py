@@ -12,7 +12,7 @@ stages, inconclusive rate, median and p90 time to detect (from the start of the 
 onset, first crash or silence) and to pass (from the change), as a fraction of max bake, and the share
 of healthy stages passed before max bake.
 
-    .venv/bin/python bench/canary_eval.py                       # every family, 40 seeds each, 2 processes
+    .venv/bin/python bench/canary_eval.py                       # every family, 20 seeds each, 2 processes
     .venv/bin/python bench/canary_eval.py --seeds 5 --families 'pub-*,mixed-*'
     .venv/bin/python bench/canary_eval.py --json > eval.json
 """
@@ -334,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--prefix-every", type=int, default=5, help="check the prefix rule on every Nth seed (0: never)")
     ap.add_argument("--json", action="store_true", help="print the figures and every run as JSON")
+    ap.add_argument("--out", type=Path, help="also write that JSON to this file")
     a = ap.parse_args(argv)
     only = [p.strip() for p in a.families.split(",") if p.strip()]
     families = load_families(a.scenarios, only, a.seeds)
@@ -357,19 +358,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = {f.id: i for i, f in enumerate(families)}
     runs.sort(key=lambda r: (order[r["family"]], r["seed"]))
     command = "$ .venv/bin/python bench/canary_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if a.json:
+    if a.json or a.out:
         main_runs = [r for r in runs if r["kind"] != "borderline"]
         border = [r for r in runs if r["kind"] == "borderline"]
-        json.dump({
+        doc = {
             "command": command.strip(), "wall_seconds": round(wall, 1), "targets": TARGETS,
             "overall": {m: summarize(main_runs, m) for m in methods},
             "borderline": {m: summarize(border, m) for m in methods},
             "families": {f.id: {"kind": f.kind, "desc": f.desc, **{
                 m: summarize([r for r in runs if r["family"] == f.id], m) for m in methods}} for f in families},
             "runs": runs,
-        }, sys.stdout, indent=1)
-        print()
-    else:
+        }
+        if a.out:
+            a.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        if a.json:
+            print(json.dumps(doc, indent=1))
+    if not a.json:
         report(runs, families, methods, wall, command.strip())
     mismatched = sorted({r["family"] for r in runs if r["kind"] != "borderline" and r["margin"] != r["kind"]})
     if mismatched:
