@@ -248,3 +248,18 @@ def test_a_server_killed_mid_delivery_delivers_after_restart(rf: ServerProcess) 
             delivery = wait_for(lambda: next(iter(again.get(f"/v1/webhooks/{webhook['id']}/deliveries",
                                                             params={"state": "delivered"}).json()["items"]), None))
         assert delivery["attempts"] == 1  # the attempt cut by the crash left no record; the resend did
+
+
+def test_a_rollout_the_controller_halts_is_told_to_the_webhooks(rf: ServerProcess, fleet: Fleet) -> None:
+    # More instances than the fleet has: the stage cannot pass, and its max bake halts it.
+    policy = {**POLICY, "stages": [{**POLICY["stages"][0], "min_instances": 100,  # type: ignore[index]
+                                    "bake": {"min": "500ms", "max": "1s"}}, POLICY["stages"][1]]}  # type: ignore[index]
+    with receiving() as receiver, rf.client() as api:
+        webhook = subscribe(api, receiver, events=["rollout.halted"])
+        change = push(api, {"limit": 1}, None, policy)
+        halted = wait_for(lambda: receiver.delivered("rollout.halted"), timeout=20)[0]
+        assert halted.signed_by(webhook["secret"])
+        data = halted.json["data"]
+        assert data["rollout"]["id"] == change["id"] and data["rollout"]["state"] == "paused"
+        assert data["actor"] == "controller" and "max bake" in data["reason"]
+        assert api.get("/v1/incidents").json()["items"] == []  # a halt of this kind is no incident
