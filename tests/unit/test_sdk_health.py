@@ -251,6 +251,22 @@ def test_many_threads_exact_counts_across_window_rolls(clock: Clock) -> None:
     assert all(sum(w["latency_ms"]["counts"]) == w["requests"] for w in closed)
 
 
+def test_threads_that_ended_keep_their_counts_and_leave_no_shard(clock: Clock) -> None:
+    windows = clock.windows()
+
+    def one_request() -> None:
+        windows.observe(1.0, True)
+
+    for _ in range(20):  # a thread per request, as socketserver's ThreadingMixIn does
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join()
+    windows.observe(1.0, False)  # this thread's shard stays: it lives on
+    window = clock.current(windows)
+    assert (window["requests"], window["errors"]) == (21, 20)
+    assert len(windows._shards) == 1
+
+
 # --- the decorator ------------------------------------------------------------------------------------
 def test_decorator_sync_and_async(clock: Clock) -> None:
     windows = clock.windows()

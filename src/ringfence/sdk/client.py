@@ -7,8 +7,8 @@ and swaps in a new snapshot per message; a second reports health windows,
 heartbeats and acknowledgements; a third runs `on_change` callbacks, so a slow or
 failing callback never holds up delivery.
 
-Health (`track`, `record`, `gauge`) is recorded in memory under one short lock and
-sent by the reporter thread (see health.py, reporter.py); a change of the revisions
+Health (`track`, `record`, `gauge`) is recorded in memory, under a lock of the calling
+thread's own, and sent by the reporter thread (see health.py, reporter.py); a change of the revisions
 this instance runs closes the current window, so each window has one set.
 """
 
