@@ -35,6 +35,7 @@ bench: install
 	$(PY) -m pip install -q redis  # the Redis reference of bench/propagation.py only
 	$(PY) bench/store_write.py
 	$(PY) bench/propagation.py
+	$(PY) bench/sdk_track.py
 
 docs: install
 	$(PY) -m ringfence.server.settings > docs/reference/settings.md
