@@ -33,8 +33,10 @@ demo: install
 bench: install
 	RINGFENCE_NEED_REDIS=1 ./scripts/ensure-system-deps.sh
 	$(PY) -m pip install -q redis  # the Redis reference of bench/propagation.py only
+	$(PY) -m pip install -q UnleashClient growthbook openfeature-sdk  # the peers of bench/sdk_read.py only
 	$(PY) bench/store_write.py
 	$(PY) bench/propagation.py
+	$(PY) bench/sdk_read.py
 	$(PY) bench/sdk_track.py
 
 docs: install
