@@ -164,10 +164,11 @@ def group_of(version: int | None, to_version: int, from_version: int | None) -> 
 
 
 def window_record(window: ReportedWindow, instance: str, group: str, stage_start: float) -> dict[str, Any] | None:
-    """The window as a line of formats/observations.md, or None when it ended before the stage began."""
-    t = window.end - stage_start
-    if t <= 0:
+    """The window as a line of formats/observations.md, or None when it began before the stage did:
+    part of it ran before the change reached anyone, and a canary's would be on the old revision."""
+    if window.start < stage_start:
         return None
+    t = window.end - stage_start
     line: dict[str, Any] = {"t": round(t, 3), "dt": round(window.end - window.start, 3), "instance": instance,
                             "group": group, "requests": window.requests, "errors": window.errors}
     if window.latency_ms is not None:

@@ -41,7 +41,9 @@ class _Service:
     waiting: list[tuple[float, int, Record]] = field(default_factory=list)  # heap by t
     fed_until: float = 0.0
     late: int = 0
+    switched: int = 0
     has_baseline: bool = False
+    groups: dict[str, str] = field(default_factory=dict)  # instance -> the group it is analysed in
 
 
 @dataclass
@@ -110,6 +112,12 @@ class AnalysisVerdicts:
                 service.late += 1  # its slot was judged already
                 continue
             service.fed_until = t
+            group = service.groups.setdefault(record.instance, record.group)
+            if group != record.group:
+                # It changed sides within the stage (it joined the stage late, or applied the change
+                # more than a window after it was told to): keep it where the analysis first put it.
+                service.switched += 1
+                continue
             service.analyzer.add(record)
         return service.analyzer.result(now=max(until, 0.0))
 
