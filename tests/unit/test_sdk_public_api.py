@@ -230,6 +230,20 @@ def test_a_gateways_json_answer_to_a_poll_is_a_failure() -> None:
         next(PollTransport(http, IDENTITY, "test").messages(""))
 
 
+def test_a_poll_can_be_told_not_to_wait() -> None:
+    waits: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        waits.append(request.url.params.get("wait", ""))
+        return httpx.Response(200, json={"seq": 3, "configs": {}})
+
+    with _http(handler) as http:
+        poll = PollTransport(http, IDENTITY, "test", wait=25)
+        next(poll.messages(""))
+        next(poll.messages("", wait=0))
+    assert waits == ["", "25", "0"], "register (no wait), then a waiting poll, then one that asks at once"
+
+
 def test_bootstrap_from_a_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = tmp_path / "bootstrap.json"
     source.write_text('{"shop/limits": {"limit": 7}}')

@@ -171,13 +171,15 @@ class PollTransport:
         _check(response, "register")
         self._registered = True
 
-    def messages(self, have: str) -> Iterator[Message]:
+    def messages(self, have: str, wait: float | None = None) -> Iterator[Message]:
+        """`wait`: seconds the server may hold the answer for a change (default: the transport's)."""
         if not self._registered:
             self.register()
-        params = {"instance": self.identity.instance_id, "have": have, "wait": str(self.wait)}
+        wait = self.wait if wait is None else wait
+        params = {"instance": self.identity.instance_id, "have": have, "wait": str(wait)}
         try:
             response = self.http.get("/v1/poll", params=params,
-                                     timeout=httpx.Timeout(5.0, read=self.wait + 30.0))
+                                     timeout=httpx.Timeout(5.0, read=wait + 30.0))
         except httpx.HTTPError as error:
             raise _failure("poll", error) from None
         if response.status_code == 404:
