@@ -194,6 +194,57 @@ def test_poll_transport_registers_once_then_polls() -> None:
     assert paths == ["/v1/instances", "/v1/poll", "/v1/poll"]
 
 
+@pytest.mark.parametrize("data", [
+    '{"seq": 7}',                                                     # a snapshot without configs: "run nothing"
+    '{"seq": "7", "configs": {}}',                                    # a seq that is not a number
+    '{"seq": 7, "configs": {"shop/limits": {"version": "two"}}}',     # a config without a version
+    '{"seq": 7, "configs": {"shop/limits": 3}}',
+    "[1, 2]",
+])
+def test_a_snapshot_of_the_wrong_shape_is_a_failure_not_a_state(data: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=f"event: snapshot\ndata: {data}\n\n",
+                              headers={"Content-Type": "text/event-stream"})
+
+    with _http(handler) as http, pytest.raises(TransportFailure, match="the server sent a snapshot"):
+        next(StreamTransport(http, IDENTITY).messages(""))
+
+
+@pytest.mark.parametrize("event", ['update\ndata: {"seq": 8, "name": "shop/a", "version": 2}',  # no value
+                                   'update\ndata: {"seq": 8, "version": 2, "value": 1}',       # no name
+                                   'remove\ndata: {"seq": 8}'])
+def test_an_update_or_remove_of_the_wrong_shape_is_a_failure(event: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=f"event: {event}\n\n", headers={"Content-Type": "text/event-stream"})
+
+    with _http(handler) as http, pytest.raises(TransportFailure, match="the server sent"):
+        next(StreamTransport(http, IDENTITY).messages(""))
+
+
+def test_a_gateways_json_answer_to_a_poll_is_a_failure() -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, json={})
+        return httpx.Response(200, json={"message": "upstream unavailable"})
+
+    with _http(gateway) as http, pytest.raises(TransportFailure, match="poll: the server sent a snapshot with no"):
+        next(PollTransport(http, IDENTITY, "test").messages(""))
+
+
+def test_a_poll_can_be_told_not_to_wait() -> None:
+    waits: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        waits.append(request.url.params.get("wait", ""))
+        return httpx.Response(200, json={"seq": 3, "configs": {}})
+
+    with _http(handler) as http:
+        poll = PollTransport(http, IDENTITY, "test", wait=25)
+        next(poll.messages(""))
+        next(poll.messages("", wait=0))
+    assert waits == ["", "25", "0"], "register (no wait), then a waiting poll, then one that asks at once"
+
+
 def test_bootstrap_from_a_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = tmp_path / "bootstrap.json"
     source.write_text('{"shop/limits": {"limit": 7}}')

@@ -315,8 +315,13 @@ class Client:
         while not self._stop.is_set():
             polling = time.monotonic() < polling_until
             try:
-                transport = self._poll if polling else self._stream
-                for message in transport.messages(self._snapshot.have()):
+                have = self._snapshot.have()
+                # Until the server has answered since it was lost, a long-poll must not wait for a change:
+                # when nothing changed it would hold the answer for 25 s, and the client would say `stale`
+                # (and send no heartbeats) all that time, connected and current.
+                messages = (self._poll.messages(have, wait=None if self._connected else 0.0) if polling
+                            else self._stream.messages(have))
+                for message in messages:
                     if self._stop.is_set():
                         return
                     self._apply(message)

@@ -84,16 +84,52 @@ def _failure(what: str, error: Exception) -> TransportFailure:
     return TransportFailure(f"{what}: {type(error).__name__}")
 
 
-def _message(event: sse.Event) -> Message | None:
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape_problem(kind: str, data: dict[str, Any]) -> str | None:
+    """What makes `data` not a `kind` message of docs/stream.md, or None.
+
+    Checked before anything is applied: JSON of the wrong shape (an API gateway's
+    `{"message": "upstream unavailable"}` with a 200, a broken proxy, a bug) must
+    fail like any bad answer. Applied, a snapshot without `configs` would tell the
+    client to run nothing, and overwrite its last known good on disk with nothing.
+    """
+    if not _is_int(data.get("seq", 0)):
+        return "a seq that is not a number"
+    if kind == "snapshot":
+        configs = data.get("configs")
+        if not isinstance(configs, dict):
+            return "no configs"
+        for item in configs.values():
+            if not isinstance(item, dict) or not _is_int(item.get("version")):
+                return "a config without a version"
+        return None
+    if not isinstance(data.get("name"), str):
+        return "no config name"
+    if kind == "update" and (not _is_int(data.get("version")) or "value" not in data):
+        return "no version or no value"
+    return None
+
+
+def _message(kind: str, data: object, what: str) -> Message:
+    if not isinstance(data, dict):
+        raise TransportFailure(f"{what}: the server sent a {kind} that is not an object")
+    problem = _shape_problem(kind, data)
+    if problem is not None:
+        raise TransportFailure(f"{what}: the server sent a {kind} with {problem}")
+    return Message(kind, data)
+
+
+def _event_message(event: sse.Event) -> Message | None:
     if event.event not in ("snapshot", "update", "remove"):
         return None  # a newer server's event this client does not know: skipping it is safe
     try:
         data = json.loads(event.data)
     except ValueError:
-        raise TransportFailure(f"the server sent a {event.event} that is not JSON") from None
-    if not isinstance(data, dict):
-        raise TransportFailure(f"the server sent a {event.event} that is not an object")
-    return Message(event.event, data)
+        raise TransportFailure(f"stream: the server sent a {event.event} that is not JSON") from None
+    return _message(event.event, data, "stream")
 
 
 class StreamTransport:
@@ -108,7 +144,7 @@ class StreamTransport:
                                   headers={"Accept": "text/event-stream"}) as response:
                 _check(response, "stream")
                 for event in sse.parse(response.iter_lines()):
-                    message = _message(event)
+                    message = _event_message(event)
                     if message is not None:
                         yield message
         except httpx.HTTPError as error:
@@ -135,13 +171,15 @@ class PollTransport:
         _check(response, "register")
         self._registered = True
 
-    def messages(self, have: str) -> Iterator[Message]:
+    def messages(self, have: str, wait: float | None = None) -> Iterator[Message]:
+        """`wait`: seconds the server may hold the answer for a change (default: the transport's)."""
         if not self._registered:
             self.register()
-        params = {"instance": self.identity.instance_id, "have": have, "wait": str(self.wait)}
+        wait = self.wait if wait is None else wait
+        params = {"instance": self.identity.instance_id, "have": have, "wait": str(wait)}
         try:
             response = self.http.get("/v1/poll", params=params,
-                                     timeout=httpx.Timeout(5.0, read=self.wait + 30.0))
+                                     timeout=httpx.Timeout(5.0, read=wait + 30.0))
         except httpx.HTTPError as error:
             raise _failure("poll", error) from None
         if response.status_code == 404:
@@ -151,6 +189,4 @@ class PollTransport:
             data = response.json()
         except ValueError:
             raise TransportFailure("poll: the server sent a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise TransportFailure("poll: the server sent a body that is not an object")
-        yield Message("snapshot", data)
+        yield _message("snapshot", data, "poll")
