@@ -15,6 +15,7 @@ of healthy stages passed before max bake.
     .venv/bin/python bench/canary_eval.py                       # every family, 20 seeds each, 2 processes
     .venv/bin/python bench/canary_eval.py --seeds 5 --families 'pub-*,mixed-*'
     .venv/bin/python bench/canary_eval.py --json > eval.json
+    .venv/bin/python bench/canary_eval.py --seed-offset 1000 --methods sequential   # other seeds, for tuning
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def resolve(value: Any, rng: np.random.Generator) -> Any:
 
 
 def scenario_for(family: Family, run: int) -> Scenario:
-    seed = family.seed + run
+    seed = family.seed + run  # run already includes --seed-offset
     spec = resolve(family.spec, np.random.default_rng([seed, 0x5EED]))
     return scenario_from_dict({**spec, "seed": seed})
 
@@ -330,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--scenarios", type=Path, default=HERE / "scenarios.yaml")
     ap.add_argument("--families", default="", help="comma-separated ids or globs (default: all)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per family (default: the file's)")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="start every family's seeds this far along (tune on --seed-offset 1000, report on 0)")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--prefix-every", type=int, default=5, help="check the prefix rule on every Nth seed (0: never)")
@@ -347,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"the analyzer is not importable ({exc}); nothing to evaluate", file=sys.stderr)
         return 2
-    tasks = [(f, k, a.prefix_every > 0 and k % a.prefix_every == 0, methods) for f in families for k in range(f.seeds)]
+    tasks = [(f, a.seed_offset + k, a.prefix_every > 0 and k % a.prefix_every == 0, methods)
+             for f in families for k in range(f.seeds)]
     started = time.perf_counter()
     if a.processes > 1:
         with multiprocessing.get_context("fork").Pool(a.processes) as pool:
