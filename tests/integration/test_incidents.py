@@ -3,6 +3,7 @@ heartbeating over HTTP, and a webhook receiver on loopback that checks every sig
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,12 @@ def test_a_rollback_by_hand_opens_an_incident_people_can_work_and_webhooks_tell_
         for instance_id in reported:
             api.post(f"/v1/instances/{instance_id}/applied",
                      json={"applied": [{"name": "shop/limits", "version": 2}]}).raise_for_status()
+        # Health reports: what the two reporting canaries served on v2 (metric ingestion adds it up).
+        now = time.time()
+        for instance_id in reported:
+            api.post("/v1/metrics", json={"instance": instance_id, "windows": [{
+                "start": now - 10, "end": now - 0.5, "revisions": {"shop/limits": 2}, "requests": 1000,
+                "errors": 40}]}).raise_for_status()
         wait_for(lambda: rollout(api, second["id"])["verdict"] is not None)  # the controller looked at it
         rolled = api.post(f"/v1/rollouts/{second['id']}/rollback", json={"reason": "checkout errors up"})
         assert rolled.status_code == 200 and rolled.json()["state"] == "rolled_back"
@@ -125,12 +132,21 @@ def test_a_rollback_by_hand_opens_an_incident_people_can_work_and_webhooks_tell_
         assert {m["instance"] for m in blast["members"] if m["applied_at"]} == set(reported)
         assert blast["until"] is not None and all(m["until"] == blast["until"] for m in blast["members"])
         assert all(m["seconds"] > 0 for m in blast["members"])
-        assert (blast["requests"], blast["errors"], blast["measured"]) == (None, None, False)
+
+        def measured() -> dict[str, Any] | None:  # ingestion writes reports in a batch each second
+            found: dict[str, Any] = api.get(f"/v1/incidents/{incident_id}").json()["blast_radius"]
+            return found if found["measured"] else None
+
+        blast = wait_for(measured, timeout=10)
+        assert (blast["requests"], blast["errors"], blast["measured_instances"]) == (2000, 80, 2)
+        assert {m["instance"]: m["requests"] for m in blast["members"]} == {
+            i: 1000 if i in reported else None for i in bad}  # not measured is not zero
 
         draft = api.get(f"/v1/incidents/{incident_id}/postmortem")
         assert draft.status_code == 200 and draft.headers["content-type"].startswith("text/markdown")
         for part in ("## Timeline", "## What changed", "```diff\n- /limit: 1\n+ /limit: 2\n```", "rollout.rollback",
-                     "## Impact", f"**{len(bad)} instance(s)** were given v2", "not measured", "## Action items"):
+                     "## Impact", f"**{len(bad)} instance(s)** were given v2", "## Action items",
+                     "Requests served on v2: 2,000, of which 80 errors (4.00%) (measured on 2 of 3 instances)"):
             assert part in draft.text
 
         # People: notes and resolve, by role.
