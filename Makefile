@@ -22,6 +22,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install system-deps lint
+	RINGFENCE_NEED_CHROMIUM=1 ./scripts/ensure-system-deps.sh  # the browser tests drive Debian's chromium
 	$(VENV)/bin/pytest
 
 test-fast: install

@@ -1,0 +1,57 @@
+"""/ui/fleet: instances by service, region, ring, revision and liveness, with propagation delays."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from ringfence.core.access import Action, in_scope, require
+from ringfence.server.api.deps import services
+from ringfence.server.ui import render
+from ringfence.server.ui.deps import router, who
+
+routes = router()
+MAX_SHOWN = 1000
+
+
+@routes.get("/fleet")
+def fleet(request: Request, config: str | None = None, service: str | None = None, region: str | None = None,
+          liveness: str | None = None, fragment: str | None = None) -> Response:
+    caller = who(request)
+    require(caller.token, Action.READ)
+    svc = services(request)
+    found = svc.fleet.find(caller.token, service=service or None, region=region or None, zone=None, labels={},
+                           liveness=liveness or None)
+    now = svc.fleet.clock()
+    with svc.store.read() as reader:
+        names = [h.name for h in reader.heads(limit=1000) if in_scope(caller.token, h.name)]
+        active = [r.config for r in reader.active_rollouts() if in_scope(caller.token, r.config)]
+    chosen = config if config in names else (active[-1] if active else (names[0] if names else None))
+    rings = svc.fleet.rings(caller.token, chosen, found) if chosen else {}
+    rows: list[dict[str, Any]] = []
+    with svc.store.read() as reader:
+        for instance in found[:MAX_SHOWN]:
+            ring = rings.get(instance.id)
+            delay = applied_at = None
+            if ring is not None and chosen is not None:
+                applied = reader.applied(instance.id).get(chosen)
+                if applied is not None:
+                    applied_at = applied[1]
+                    since = reader.assigned_since(chosen, applied[0], instance.id)
+                    if since is not None:
+                        delay = max(0.0, (applied[1] - since).total_seconds())
+            rows.append({"instance": instance, "liveness": svc.fleet.liveness(instance, now).value, "ring": ring,
+                         "applied_at": applied_at, "delay": delay})
+    by = {key: Counter(str(row[key] if key == "liveness" else getattr(row["instance"], key)) for row in rows)
+          for key in ("service", "region", "liveness")}
+    by["revision"] = Counter(f"v{row['ring']['version']}" for row in rows if row["ring"] and row["ring"]["version"])
+    by["ring"] = Counter((row["ring"] or {}).get("ring") or "(none)" for row in rows if row["ring"])
+    delays = sorted(row["delay"] for row in rows if row["delay"] is not None)
+    template = "_fleet_table.html" if fragment else "fleet.html"
+    return render.page(request, template, caller, rows=rows, by=by, config=chosen, configs=names,
+                       service=service or "", region=region or "", liveness=liveness or "", total=len(found),
+                       delay_p50=delays[len(delays) // 2] if delays else None,
+                       delay_max=delays[-1] if delays else None)
