@@ -14,6 +14,9 @@ fi
 if [ "${RINGFENCE_NEED_REDIS:-0}" = 1 ] && ! command -v redis-server >/dev/null 2>&1; then
   need+=(redis-server)  # the reference in bench/propagation.py
 fi
+if [ "${RINGFENCE_NEED_WRK:-0}" = 1 ] && ! command -v wrk >/dev/null 2>&1; then
+  need+=(wrk)  # the load generator of bench/ingest.py
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -49,7 +49,6 @@ from ringfence.server.rollouts import RolloutService, SilenceVerdicts
 from ringfence.server.settings import Settings
 from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
-from ringfence.server.ui import install as install_ui
 from ringfence.server.webhooks import WebhookService
 from ringfence.store.sql import SqlStore
 
@@ -130,16 +129,16 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     problems.install(app)
     for router in (health.router, configs.router, bindings.schemas, bindings.policies, rollouts.router,
-                   fleet.router, stream.router, metrics.router, audit.router, tokens.router, incidents.router,
+                   fleet.router, stream.router, audit.router, tokens.router, incidents.router,
                    webhooks.router, recent.router):
         app.include_router(router)
-    install_ui(app, services)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problems.PROBLEM_SCHEMA
+            schema["paths"][metrics.PATH] = {"post": metrics.OPERATION}  # served in front of the routes
             # Request validation errors are problem documents too, not FastAPI's default shape.
             for path in schema["paths"].values():
                 for operation in path.values():
@@ -150,4 +149,6 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(metrics.ReportIntake, tokens=services.tokens, ingest=services.ingest,
+                       max_bytes=settings.max_body_bytes)
     return app

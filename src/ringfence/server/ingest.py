@@ -64,19 +64,27 @@ class Ingest:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self._learned_at = 0.0
 
     # --- requests ---------------------------------------------------------------------
     def knows(self, instance_id: str) -> bool:
         return instance_id in self._services
 
     def learn(self, instance_id: str) -> None:
-        """Look an instance up once (a worker thread): reports from unregistered ones are refused."""
-        with self.store.read() as reader:
-            instance = reader.instance(instance_id)
-        if instance is None:
-            raise NotFound(f"instance {instance_id!r} is not registered: register it first "
-                           "(POST /v1/instances, or connect to /v1/stream with service=)")
-        self._services[instance_id] = instance.service
+        """Learn which instances are registered (a worker thread): the whole fleet in one read, at
+        most once a second, so a server that restarts under a large fleet does not look each one
+        up on its own. Reports from unregistered instances are refused."""
+        if self.clock().timestamp() - self._learned_at >= 1.0:
+            self._learned_at = self.clock().timestamp()
+            with self.store.read() as reader:
+                self._services.update(reader.instance_services())
+        if instance_id not in self._services:
+            with self.store.read() as reader:
+                instance = reader.instance(instance_id)
+            if instance is None:
+                raise NotFound(f"instance {instance_id!r} is not registered: register it first "
+                               "(POST /v1/instances, or connect to /v1/stream with service=)")
+            self._services[instance_id] = instance.service
 
     def accept(self, token: Token, report: Report) -> int:
         """Queue a checked report of a known instance (no I/O). Returns how many windows and events it holds."""

@@ -75,6 +75,10 @@ def status_for(exc: RingfenceError) -> int:
 
 async def _ringfence_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RingfenceError)
+    return error_response(exc)
+
+
+def error_response(exc: RingfenceError) -> JSONResponse:
     status = status_for(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="ringfence"'} if status == 401 else None
     return problem_response(

@@ -38,6 +38,10 @@ class FleetReads:
             query = query.limit(limit)
         return [rows.instance(r) for r in self.connection.execute(query)]
 
+    def instance_services(self) -> dict[str, str]:
+        """Instance id -> service, for every registered instance."""
+        return {r.id: r.service for r in self.connection.execute(select(_I.c.id, _I.c.service))}
+
     def applied(self, instance_id: str) -> dict[str, tuple[int, dt.datetime]]:
         """Config -> (version, when) the instance last reported it applied."""
         query = select(t.applied).where(t.applied.c.instance_id == instance_id)
