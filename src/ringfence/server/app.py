@@ -49,6 +49,7 @@ from ringfence.server.rollouts import RolloutService, SilenceVerdicts
 from ringfence.server.settings import Settings
 from ringfence.server.stream import Hub
 from ringfence.server.tokens import TokenService
+from ringfence.server.ui import install as install_ui
 from ringfence.server.webhooks import WebhookService
 from ringfence.store.sql import SqlStore
 
@@ -132,6 +133,7 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
                    fleet.router, stream.router, audit.router, tokens.router, incidents.router,
                    webhooks.router, recent.router):
         app.include_router(router)
+    install_ui(app, services)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
