@@ -204,6 +204,17 @@ def test_no_server_no_state_is_offline_and_bootstrap_is_stale(tmp_path: Path) ->
         assert sdk.get(CONFIG)["limit"] == 7 and sdk.revision(CONFIG) == (0, "")
 
 
+def test_a_server_that_is_down_is_no_reason_to_long_poll(caplog: pytest.LogCaptureFixture) -> None:
+    # Connections refused say nothing about streaming: after an outage the whole fleet would
+    # otherwise long-poll for a minute. Full-jitter backoff from 0.2 s fails 3+ times in 3 s.
+    url = f"http://127.0.0.1:{free_port()}"
+    with caplog.at_level(logging.WARNING, logger="ringfence.sdk"), \
+            ringfence.Client(url, token="rf_x", service="checkout") as sdk:
+        time.sleep(3.0)
+        assert sdk.status == "offline"
+    assert not [r for r in caplog.records if "long-polling" in r.getMessage()]
+
+
 def test_falls_back_to_long_poll_when_streams_fail(server: Server, token: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     def refused(self: StreamTransport, have: str) -> Iterator[Message]:

@@ -333,7 +333,9 @@ class Client:
                 if self._stop.is_set():
                     return
                 self._lost(str(failure))
-                if not polling:
+                # Only a stream that fails where a request gets through (a proxy that buffers or cuts
+                # streams) is a reason to long-poll; a server that is down or restarting is not.
+                if not polling and not failure.unreachable:
                     failures += 1
                     if failures >= STREAM_FAILURES_BEFORE_POLL:
                         log.warning("ringfence: streaming failed %d times in a row; long-polling for %.0f s",

@@ -36,10 +36,12 @@ class Message:
 
 
 class TransportFailure(Exception):
-    def __init__(self, message: str, retry_after: float | None = None, *, fatal: bool = False) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, *, fatal: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.fatal = fatal  # the server refused us (401/403): retrying soon will not help
+        self.unreachable = unreachable  # no connection at all: long-polling would not get through either
 
 
 class Transport(Protocol):
@@ -81,7 +83,8 @@ def _check(response: httpx.Response, what: str) -> None:
 
 def _failure(what: str, error: Exception) -> TransportFailure:
     # The class name is enough to act on; httpx messages can carry URLs, which we keep out of logs by habit.
-    return TransportFailure(f"{what}: {type(error).__name__}")
+    return TransportFailure(f"{what}: {type(error).__name__}",
+                            unreachable=isinstance(error, httpx.ConnectError | httpx.ConnectTimeout))
 
 
 def _is_int(value: object) -> bool:
