@@ -609,6 +609,27 @@ def test_heartbeats_only_when_metrics_do_not_get_through(reporting: Callable[[Se
         reporter.thread.join(2.0)
 
 
+def test_a_disconnected_reporter_waits_instead_of_spinning(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ringfence.sdk import reporter as reporter_module
+
+    monkeypatch.setattr(reporter_module, "HEARTBEAT_SECONDS", 0.02)
+    asked: list[float] = []
+
+    def connected() -> bool:
+        asked.append(time.monotonic())
+        return False
+
+    with httpx.Client(base_url="http://rf.test", transport=httpx.MockTransport(Server())) as http:
+        reporter = Reporter(http, lambda: "i-1", connected, threading.Event(), clock.windows(), Outbox(),
+                            HealthChecks(), None)
+        reporter.start()
+        time.sleep(0.5)
+        reporter._stop.set()
+        reporter.wake()
+        reporter.thread.join(2.0)
+    assert len(asked) < 60, f"{len(asked)} turns of the loop in 0.5 s: it spins"
+
+
 # --- the client's wiring -------------------------------------------------------------------------------
 NOWHERE = f"http://127.0.0.1:{free_port()}"
 

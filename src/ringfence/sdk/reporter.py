@@ -86,7 +86,9 @@ class Reporter:
                 self._windows.roll_if_due()
                 self._collect(run_checks=True)
                 if not self._connected():
-                    next_beat = max(next_beat, now())
+                    # Nothing to beat for while the stream is down (reconnecting registers the instance
+                    # anew); `max(next_beat, now)` here once made this loop spin without waiting.
+                    next_beat = now() + HEARTBEAT_SECONDS
                     continue
                 self._acknowledge()
                 self._send(SEND_TIMEOUT)
