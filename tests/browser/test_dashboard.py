@@ -174,3 +174,4 @@ def test_every_page_loads_without_console_errors(session: Any, demo: Demo, artif
         shot(page, artifacts, f"page-{name}")
     page.wait_for_timeout(500)  # a tick of /ui/events and a fragment's refresh, on the last page too
     assert not watched.errors, watched.errors
+    assert not [path for path in demo.get("/openapi.json")["paths"] if path.startswith("/ui")]

@@ -8,10 +8,12 @@ live page refreshed every two seconds reads a few new rows, not the whole histor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -164,22 +166,21 @@ def svg(lines: dict[str, list[tuple[float, float]]], span: tuple[float, float], 
         value = top * i / 4
         parts.append(f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
                      f'stroke="#e9ecef" stroke-width="1"/>')
-        label = f"{value:.2f}%" if unit == "%" else f"{value:.0f} ms"
+        label = f"{value:.2f}%" if unit == "%" else f"{value:g} ms"
         parts.append(f'<text x="{PAD_L - 4}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="10" '
                      f'fill="#495057">{label}</text>')
     for mark in marks:
         if span[0] <= mark <= span[1]:
             parts.append(f'<line x1="{x(mark):.1f}" x2="{x(mark):.1f}" y1="{PAD_T}" y2="{PAD_T + inner_h}" '
                          f'stroke="#adb5bd" stroke-dasharray="2 3"/>')
-    seconds = span[1] - span[0]
-    parts.append(f'<text x="{PAD_L}" y="{HEIGHT - 6}" font-size="10" fill="#495057">-{seconds:.0f} s</text>')
-    parts.append(f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 6}" font-size="10" fill="#495057" '
-                 f'text-anchor="end">latest</text>')
+    for at, anchor in ((span[0], "start"), ((span[0] + span[1]) / 2, "middle"), (span[1], "end")):
+        parts.append(f'<text x="{x(at):.1f}" y="{HEIGHT - 6}" font-size="10" fill="#495057" '
+                     f'text-anchor="{anchor}">{_clock(at)}</text>')
     for group in ("tolerance", "baseline", "canary"):
         points = lines.get(group, [])
         if not points:
             continue
-        path = " ".join(f"{x(at + 0.5 * 0):.1f},{y(v):.1f}" for at, v in points)
+        path = " ".join(f"{x(at):.1f},{y(v):.1f}" for at, v in points)
         dash = ' stroke-dasharray="5 4"' if group == "tolerance" else ""
         parts.append(f'<polyline class="line-{group}" points="{path}" fill="none" stroke="{COLOURS[group]}" '
                      f'stroke-width="{1.5 if group == "tolerance" else 2}"{dash}><title>{escape(group)}</title>'
@@ -188,18 +189,22 @@ def svg(lines: dict[str, list[tuple[float, float]]], span: tuple[float, float], 
     return "".join(parts)
 
 
+def _clock(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%H:%M:%S")
+
+
 def _nice(value: float) -> float:
     """A round axis top at or above `value`."""
     if value <= 0:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 4, 6, 8, 10):  # a quarter of each is a round tick
         if value <= step * magnitude:
             return float(step * magnitude)
     return float(10 * magnitude)
 
 
-def progress(stages: list[dict[str, object]], current: int, state: str) -> str:
+def progress(stages: Sequence[object], current: int, state: str) -> str:
     """The stage bar: one segment per ring, done / current / to come, as SVG (no inline styles)."""
     n = max(len(stages), 1)
     w = 100.0 / n
