@@ -1,5 +1,5 @@
-"""SDK health reports against a real server: windows tagged with revisions reach the canary analysis,
-and a crashed process is reported by the next start of its instance."""
+"""SDK health reports against a real server: windows are filed as canary or baseline observations by
+the revisions they carry, and a killed process is reported as a crash by the next start of its instance."""
 
 from __future__ import annotations
 
