@@ -71,16 +71,19 @@ class AnalysisVerdicts:
         stage.seen_at = now
         self._read(reader, rollout, stage)
         elapsed = (now - rollout.stage_started_at).total_seconds()
-        if _whole_fleet(rollout) and not any(s.has_baseline for s in stage.services.values()):
-            # Everyone runs the new revision: nothing is left to compare with. The stages before
-            # were the comparison; this one passes on its bake and liveness, as a human would.
-            return Verdict(quiet.decision, ("the whole fleet runs the new revision: no baseline is left to "
-                                            "compare with, so the stage passes on its bake and liveness",),
-                           quiet.evidence)
+        whole_fleet = _whole_fleet(rollout)
+        if whole_fleet and not any(s.has_baseline for s in stage.services.values()):
+            return _whole_fleet_verdict(quiet)
         results = {name: self._advance(service, elapsed - LAG) for name, service in sorted(stage.services.items())}
         self._export(rollout, results)
         self._forget(now)
-        return combine(results)
+        verdict = combine(results)
+        if whole_fleet and verdict.decision != "fail":
+            # The only baseline of a stage that takes everyone is the instances that had not applied
+            # the change yet in its first seconds: a clear regression against them still fails, but
+            # they are too few and too brief to wait for a pass on.
+            return _whole_fleet_verdict(quiet)
+        return verdict
 
     def _stage(self, rollout: Rollout) -> _Stage:
         assert rollout.stage_started_at is not None
@@ -133,6 +136,13 @@ class AnalysisVerdicts:
         for rollout_id, stage in list(self._stages.items()):
             if stage.seen_at is not None and now - stage.seen_at > FORGET_AFTER:
                 del self._stages[rollout_id]
+
+
+def _whole_fleet_verdict(quiet: Verdict) -> Verdict:
+    # Everyone runs the new revision: nothing is left to compare with. The stages before were
+    # the comparison; this one passes on its bake and liveness, as a human would.
+    return Verdict(quiet.decision, ("the whole fleet runs the new revision: no baseline is left to compare with, "
+                                    "so the stage passes on its bake and liveness",), quiet.evidence)
 
 
 def _whole_fleet(rollout: Rollout) -> bool:
