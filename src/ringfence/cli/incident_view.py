@@ -107,10 +107,49 @@ def _evidence(evidence: Mapping[str, Any]) -> list[RenderableType]:
                 grid.add_row(*(Text("" if cell is None else str(cell)) for cell in (
                     name, metric.get("verdict"), metric.get("canary"), metric.get("baseline"), metric.get("rule"))))
         parts.append(grid)
-    rest = {k: v for k, v in evidence.items() if k not in ("verdict", "reasons", "metrics")}
+    services = evidence.get("services")
+    if isinstance(services, Mapping) and services:
+        parts.append(_per_service(services))
+    rest = {k: v for k, v in evidence.items() if k not in ("verdict", "reasons", "metrics", "services")}
     if rest:
         parts.append(Text("  " + output.compact(rest)))
     return parts
+
+
+def _value(value: Any, unit: Any) -> str:
+    """A metric's value in its unit: `0.04%`, `241 ms`, `435.1`."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    if unit == "fraction":
+        return f"{value * 100:.2f}%"
+    return f"{value:.0f} ms" if unit == "ms" else f"{round(value, 1):g}"
+
+
+def _effect(effect: Any) -> str:
+    if not isinstance(effect, Mapping) or not isinstance(effect.get("ratio"), int | float):
+        return ""
+    low, high = effect.get("low"), effect.get("high")
+    bounds = f" ({low:.2f}-{high:.2f})" if isinstance(low, int | float) and isinstance(high, int | float) else ""
+    return f"x{effect['ratio']:.2f}{bounds}"
+
+
+def _per_service(services: Mapping[str, Any]) -> Table:
+    """The server's verdict evidence: per service, per metric, canary against baseline."""
+    grid = Table(header_style="bold", box=box.SIMPLE_HEAD)
+    for column in ("service", "metric", "verdict", "canary", "baseline", "effect", "rule"):
+        grid.add_column(column, overflow="fold")
+    for service, result in sorted(services.items()):
+        found = result.get("metrics") if isinstance(result, Mapping) else None
+        for name, metric in sorted((found or {}).items()):
+            if not isinstance(metric, Mapping):
+                continue
+            verdict = str(metric.get("verdict") or "")
+            style = {"fail": "red", "pass": "green"}.get(verdict, "")
+            grid.add_row(Text(service), Text(name), Text(verdict, style=style),
+                         Text(_value(metric.get("canary"), metric.get("unit"))),
+                         Text(_value(metric.get("baseline"), metric.get("unit"))),
+                         Text(_effect(metric.get("effect"))), Text(str(metric.get("rule") or "")))
+    return grid
 
 
 def _timeline(entries: Sequence[Mapping[str, Any]]) -> Table:

@@ -13,6 +13,7 @@ from ringfence.cli import (
     audit,
     changes,
     configs,
+    demo,
     fleet,
     incidents,
     output,
@@ -83,6 +84,7 @@ app.command("audit")(audit.audit)
 app.command("whoami")(tokens.whoami)
 app.command("fleet")(fleet.fleet)
 app.command("changes")(changes.changes)
+app.command("demo")(demo.demo)
 app.add_typer(schemas.app, name="schema")
 app.add_typer(policies.app, name="policy")
 app.add_typer(rollouts.app, name="rollout")
