@@ -29,7 +29,7 @@ test-fast: install
 	$(VENV)/bin/pytest tests/unit tests/contract -m "not postgres"
 
 demo: install
-	$(PY) scripts/demo.py
+	$(VENV)/bin/ringfence demo
 
 bench: install
 	RINGFENCE_NEED_REDIS=1 ./scripts/ensure-system-deps.sh
