@@ -74,7 +74,8 @@ def test_csrf_tokens_must_match() -> None:
 
 
 @pytest.mark.parametrize(("given", "expected"), [
-    ("/ui/rollouts/3", "/ui/rollouts/3"), ("https://evil.example/ui", "/ui/rollouts"), ("//evil.example", "/ui/rollouts"),
+    ("/ui/rollouts/3", "/ui/rollouts/3"), ("https://evil.example/ui", "/ui/rollouts"),
+    ("//evil.example", "/ui/rollouts"),
     ("/v1/tokens", "/ui/rollouts"), (None, "/ui/rollouts"), ("/ui\\@evil", "/ui/rollouts"),
 ])
 def test_login_returns_only_to_dashboard_paths(given: str | None, expected: str) -> None:

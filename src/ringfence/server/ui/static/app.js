@@ -1,7 +1,7 @@
 // ringfence dashboard: live fragments over Server-Sent Events. The pages work without it.
 // An element with data-live="URL" is re-fetched from URL and swapped in when /ui/events says
 // its config changed (data-config, or any config when it has none), and on every tick when
-// it has data-tick. Nothing here runs inline: the Content-Security-Policy forbids it.
+// it has data-tick (every Nth tick with data-tick="N"). Nothing here runs inline: the Content-Security-Policy forbids it.
 (function () {
   "use strict";
   if (!window.EventSource || !window.fetch) return;
@@ -38,8 +38,14 @@
       if (!wanted || wanted === config) refresh(element);
     });
   });
+  var ticks = 0;
   source.addEventListener("tick", function () {
-    live().forEach(function (element) { if (element.hasAttribute("data-tick")) refresh(element); });
+    ticks += 1;
+    live().forEach(function (element) {
+      // data-tick="N": every Nth tick (a big fleet table need not be read every two seconds).
+      var every = parseInt(element.getAttribute("data-tick"), 10) || 1;
+      if (element.hasAttribute("data-tick") && ticks % every === 0) refresh(element);
+    });
   });
   window.addEventListener("pagehide", function () { source.close(); });
 })();
