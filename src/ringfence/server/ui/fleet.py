@@ -41,8 +41,10 @@ def fleet(request: Request, config: str | None = None, service: str | None = Non
                 if applied is not None:
                     applied_at = applied[1]
                     since = reader.assigned_since(chosen, applied[0], instance.id)
-                    if since is not None:
-                        delay = max(0.0, (applied[1] - since).total_seconds())
+                    # Applied before it was told: it already ran that version (a rollback back to
+                    # it, say); no propagation to measure.
+                    if since is not None and applied[1] >= since:
+                        delay = (applied[1] - since).total_seconds()
             rows.append({"instance": instance, "liveness": svc.fleet.liveness(instance, now).value, "ring": ring,
                          "applied_at": applied_at, "delay": delay})
     by = {key: Counter(str(row[key] if key == "liveness" else getattr(row["instance"], key)) for row in rows)
