@@ -14,10 +14,21 @@ one-sided normal-mixture boundary (`stats.mixture_radius`), valid however often 
 the between part, a single draw that does not change over time, a Student t quantile with
 n_b - 1 degrees of freedom (tau is estimated from n_b baseline instances).
 
-To fail, the bound must clear the tolerance (at alpha) and the canary without its single worst
-instance must still be above the tolerance (at a fixed 5% level): one canary landing on a bad
-host does not fail a change. To pass, the bound over all canary instances must be inside the
-tolerance (at alpha_pass) and no canary instance may sit far beyond it.
+The between part of a *fail* bound uses tau estimated from the baseline alone: under "no
+regression", canary hosts are draws from the baseline's population, so the t quantile is exact
+for that part. A *pass* bound uses the larger of that and the spread of canary and baseline values
+pooled (a canary group whose instances disagree is not evidence of safety).
+
+To fail, the bound must clear the tolerance (at alpha), and the change must not be explained by
+one canary instance: the canary without its worst instance still above the tolerance (at a fixed
+5% level), or at least two canary instances each beyond the tolerance by more than the baseline's
+spread explains (95% prediction bound). These conditions only narrow the fail region, so the
+false-failure rate stays under alpha; they keep one canary landing on a bad host from failing a
+change while a regression on two canaries of a region still fails.
+
+To pass, the bound over all canary instances must be inside the tolerance (at alpha_pass, the
+within part at a boundary calibrated for the looks the pass is allowed over, `stats.crossing_z`)
+and no canary instance may sit far beyond it.
 """
 
 from __future__ import annotations
@@ -52,17 +63,23 @@ class Part:
         return math.hypot(t_ppf(1.0 - alpha, float(self.df)) * self.between,
                           mixture_radius(alpha, info, rho) * self.within)
 
+    def pass_radius(self, alpha: float, z_within: float) -> float:
+        """Root-sum-square of a t bound on the between part and `z_within` standard errors of the within part."""
+        return math.hypot(t_ppf(1.0 - alpha, float(self.df)) * self.between, z_within * self.within)
+
 
 @dataclass(frozen=True)
 class Contrast:
     """The evidence on one metric at one moment, and what it allows."""
 
-    full: Part               # all canary instances
+    full: Part               # all canary instances, tau from the baseline (fail)
     robust: Part             # without the worst canary instance (= full with one canary)
+    cautious: Part           # all canary instances, tau never below the pooled groups' spread (pass)
     info: float              # windows of canary data: the time scale of the mixture boundary
     rho: float
     tau: float               # between-instance log-sd estimated from the baseline
     outliers: tuple[int, ...]  # canary indices far beyond the tolerance
+    beyond: int = 0          # canary instances each beyond the tolerance at the 95% prediction level
 
     @property
     def estimate(self) -> float:
@@ -75,11 +92,19 @@ class Contrast:
         return self.full.estimate - self.radius(alpha)
 
     def high(self, alpha: float) -> float:
-        return self.full.estimate + self.radius(alpha)
+        return self.cautious.estimate + self.cautious.radius(alpha, self.info, self.rho)
+
+    def pass_high(self, alpha: float, z_within: float) -> float:
+        """The upper bound a pass needs inside the tolerance (see `stats.crossing_z` for `z_within`)."""
+        return self.cautious.estimate + self.cautious.pass_radius(alpha, z_within)
+
+    def robust_clears(self, tolerance: float) -> bool:
+        """The canary without its worst instance is still above the tolerance (at ROBUST_LEVEL)."""
+        return self.robust.estimate - t_ppf(ROBUST_LEVEL, float(self.robust.df)) * self.robust.se > tolerance
 
     def fails(self, tolerance: float, alpha: float) -> bool:
-        robust_low = self.robust.estimate - t_ppf(ROBUST_LEVEL, float(self.robust.df)) * self.robust.se
-        return self.low(alpha) > tolerance and robust_low > tolerance
+        """Lower bound above the tolerance, and not one canary instance's doing (see the module)."""
+        return self.low(alpha) > tolerance and (self.robust_clears(tolerance) or self.beyond >= 2)
 
     def p_value(self, tolerance: float) -> float:
         """Always-valid p-value of 'no regression beyond the tolerance': the smallest alpha that fails."""
@@ -126,17 +151,21 @@ def contrast(canary: Sequence[Pair], baseline: Sequence[Pair], *, info: float, t
     vbar_b = _mean([p[1] for p in baseline])
     mean_b = _mean(lb)
     tau2 = max(0.0, _var(lb) - vbar_b)
-    if nc >= 2:  # the canary's own spread counts too, never narrowing the baseline's
+    tau2_pass = tau2
+    if nc >= 2:  # for a pass, the canary's own spread counts too, never narrowing the baseline's
         pooled = ((nb - 1) * _var(lb) + (nc - 1) * _var([p[0] for p in canary])) / (nb + nc - 2)
         vbar = (vbar_b * nb + sum(p[1] for p in canary)) / (nb + nc)
-        tau2 = max(tau2, pooled - vbar)
+        tau2_pass = max(tau2, pooled - vbar)
     within_b = vbar_b / nb
     full = _part(canary, mean_b, within_b, tau2, nb)
     robust = _part(sorted(canary)[:-1], mean_b, within_b, tau2, nb) if nc >= 2 else full
+    cautious = _part(canary, mean_b, within_b, tau2_pass, nb) if tau2_pass > tau2 else full
     cut = t_ppf(OUTLIER_LEVEL, float(nb - 1))
     outliers = tuple(i for i, (x, v) in enumerate(canary)
-                     if x - mean_b - tolerance > cut * math.sqrt(tau2 + v + (tau2 + vbar_b) / nb))
-    return Contrast(full, robust, info, rho, math.sqrt(tau2), outliers)
+                     if x - mean_b - tolerance > cut * math.sqrt(tau2_pass + v + (tau2_pass + vbar_b) / nb))
+    level = t_ppf(ROBUST_LEVEL, float(nb - 1))
+    beyond = sum(1 for x, v in canary if x - mean_b - tolerance > level * math.sqrt(tau2 + v + (tau2 + vbar_b) / nb))
+    return Contrast(full, robust, cautious, info, rho, math.sqrt(tau2), outliers, beyond)
 
 
 def point_estimate(canary: Sequence[Pair], baseline: Sequence[Pair]) -> tuple[float, float] | None:

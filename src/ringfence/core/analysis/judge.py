@@ -10,8 +10,9 @@ Fail (any one is enough):
 - SLO: the canary breaches an absolute SLO of the policy while the baseline does not.
 
 Pass (all at once): past min_bake and `settle` x max_bake; every metric with data has its
-always-valid upper bound inside its tolerance, enough requests, no canary instance far beyond the
-tolerance, and its recent stretch not above the tolerance; no unexplained canary crash, every
+upper bound (valid over the looks from the earliest pass to max bake) inside its tolerance,
+enough requests, no canary instance far beyond the tolerance, and its recent stretch not above
+the tolerance; no unexplained canary crash, every
 canary reporting, no SLO breached by either group.
 """
 
@@ -26,7 +27,7 @@ from ringfence.core.analysis.contrast import Contrast, Pair, contrast, point_est
 from ringfence.core.analysis.fleet import Fleet
 from ringfence.core.analysis.result import Decision, MetricResult, Verdict, percent, pvalue, ratio, value
 from ringfence.core.analysis.settings import AnalysisSettings
-from ringfence.core.analysis.stats import binomial_sf
+from ringfence.core.analysis.stats import binomial_sf, crossing_z
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,19 @@ def _interval(c: Contrast, alpha: float) -> tuple[float, float, float]:
     return math.exp(c.estimate), math.exp(c.low(alpha)), math.exp(c.high(alpha))
 
 
+def pass_z(s: AnalysisSettings) -> float:
+    """The within-instance z of a pass bound: valid over the looks from the earliest pass to max bake.
+
+    A canary's information grows about linearly from the end of its warmup, so the looks span
+    log((max_bake - warmup) / (earliest - warmup)) in log-information (`stats.crossing_z`)."""
+    earliest = max(s.min_bake, s.settle * s.max_bake)
+    start = max(earliest - s.warmup, (s.window or 10.0))
+    end = max(s.max_bake - s.warmup, start)
+    return crossing_z(s.alpha_pass, math.log(end / start))
+
+
 def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[[], tuple[float, float] | None], *,
-                  tolerance: float, fail_extra: Callable[[Contrast], bool], pass_extra: Callable[[Contrast], bool],
+                  tolerance: float, fail_extra: Callable[[Contrast], bool], pass_extra: Callable[[float], bool],
                   enough: bool, canary_value: float, baseline_value: float, alpha: float, s: AnalysisSettings,
                   tol_text: str, tol_json: dict[str, float], counts: tuple[int, int, float, float]
                   ) -> tuple[MetricResult, str]:
@@ -76,7 +88,8 @@ def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[
                  details={"between_instance_sd": c.tau, "windows": c.info})
     level = f"{100 * (1 - alpha):.4g}% CI {ratio(low)}-{ratio(high)}"
     if c.fails(math.log(tolerance), alpha) and fail_extra(c):
-        rule = "lower bound above tolerance, with or without the worst canary instance"
+        rule = ("lower bound above tolerance, with or without the worst canary instance" if c.robust_clears(
+            math.log(tolerance)) else f"lower bound above tolerance, {c.beyond} canary instances each beyond it")
         m = MetricResult(name, "fail", rule, **common, **shown)  # type: ignore[arg-type]
         return m, f"{name}: {values} ({ratio(effect)}, {level}), tolerance {tol_text}, {pvalue(p)}"
     verdict: Verdict = "continue"
@@ -84,14 +97,14 @@ def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[
         rule = "too few requests to pass"
     elif c.outliers:
         rule = f"{len(c.outliers)} canary instance(s) far beyond tolerance"
-    elif not (c.high(s.alpha_pass) < math.log(tolerance) or pass_extra(c)):
+    elif not ((high := c.pass_high(s.alpha_pass, pass_z(s))) < math.log(tolerance) or pass_extra(high)):
         rule = "upper bound not yet within tolerance"
     elif (recent := recent_of()) is None or recent[0] > math.log(tolerance) + recent[1]:
         rule = "recent windows above tolerance" if recent is not None else "no recent canary data"
     else:
         verdict, rule = "pass", "upper bound within tolerance"
     m = MetricResult(name, verdict, rule, **common, **shown)  # type: ignore[arg-type]
-    pass_high = math.exp(c.high(s.alpha_pass))
+    pass_high = math.exp(c.pass_high(s.alpha_pass, pass_z(s)))
     if verdict == "pass":
         return m, f"{name}: {values} ({ratio(effect)}, upper bound {ratio(pass_high)}) is within tolerance {tol_text}"
     return m, f"{name}: {values} ({ratio(effect)}): {rule} (upper bound {ratio(pass_high)}, tolerance {tol_text})"
@@ -110,7 +123,7 @@ def _latency(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float, q: f
     m, sentence = _ratio_metric(
         name, "ms", c, lambda: point_estimate(*fleet.quantile_pairs(q, recent=True)), tolerance=tol,
         fail_extra=lambda _: True,
-        pass_extra=lambda _: False, enough=enough, canary_value=fleet.pooled_quantile("canary", q),
+        pass_extra=lambda _high: False, enough=enough, canary_value=fleet.pooled_quantile("canary", q),
         baseline_value=fleet.pooled_quantile("baseline", q), alpha=alpha, s=s, tol_text=ratio(tol),
         tol_json={"ratio": tol}, counts=(len(canary), len(baseline), n_c, n_b))
     v.put(m, sentence)
@@ -134,7 +147,7 @@ def _errors(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float) -> No
     m, sentence = _ratio_metric(
         "error_rate", "fraction", c, recent, tolerance=s.error_ratio,
         fail_extra=lambda c: p_lo * math.expm1(c.low(alpha)) > floor,
-        pass_extra=lambda c: p_hi * math.expm1(c.high(s.alpha_pass)) < floor,
+        pass_extra=lambda high: p_hi * math.expm1(high) < floor,
         enough=n_c >= s.min_requests and n_b >= s.min_requests,
         canary_value=e_c / n_c if n_c else math.nan, baseline_value=p_b, alpha=alpha, s=s,
         tol_text=f"{ratio(s.error_ratio)} and +{100 * floor:.2g} pp",
@@ -154,7 +167,7 @@ def _gauge(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float, name: 
     n_b, _, _ = fleet.totals("baseline")
     m, sentence = _ratio_metric(
         key, "", c, lambda: point_estimate(*fleet.gauge_pairs(name, recent=True)), tolerance=tol,
-        fail_extra=lambda _: True, pass_extra=lambda _: False,
+        fail_extra=lambda _: True, pass_extra=lambda _high: False,
         enough=True, canary_value=fleet.pooled_gauge("canary", name),
         baseline_value=fleet.pooled_gauge("baseline", name), alpha=alpha, s=s, tol_text=ratio(tol),
         tol_json={"ratio": tol}, counts=(len(canary), len(baseline), n_c, n_b))

@@ -5,6 +5,10 @@
   Ramdas, McAuliffe & Sekhon 2021, "Time-uniform, nonparametric, nonasymptotic confidence
   sequences", eq. (14)): with probability 1 - alpha, for all times at once,
   |S_t| <= sqrt((V_t + rho) * (log(1 + V_t / rho) + 2 log(1 / alpha))).
+- `crossing_z`: a constant boundary for a standardized sum looked at over a known range of
+  information I0..I1: P(any look: S_I / sqrt(I) >= z) <= 1 - Phi(z) + (log(I1 / I0) + 0.1) z phi(z),
+  a conservative version of Siegmund's approximation for the Ornstein-Uhlenbeck process
+  B(I)/sqrt(I) (which undershoots for the small z of a pass bound; simulations check the bound).
 - `binomial_sf`: exact upper tail of a binomial count.
 """
 
@@ -130,6 +134,32 @@ def mixture_alpha(z: float, info: float, rho: float) -> float:
 def sequential_t(alpha: float, info: float, rho: float, df: int) -> float:
     """The t quantile matching the mixture boundary's tail probability at `info`, for `df` degrees of freedom."""
     return t_ppf(1.0 - norm_sf(mixture_radius(alpha, info, rho)), float(df))
+
+
+@lru_cache(maxsize=1024)
+def crossing_z(alpha: float, span: float) -> float:
+    """The z with 1 - Phi(z) + (span + 0.1) z phi(z) = alpha: a boundary that a standardized Gaussian
+    sum looked at over information I0..I1 = I0 e^span crosses with probability at most about alpha.
+
+    B(I)/sqrt(I) is an Ornstein-Uhlenbeck process in log I; Siegmund (1985) gives its crossing rate
+    z phi(z) / 2 per unit of log I for large z. For the z ~ 1-2 of a pass bound that undershoots, so
+    the rate is doubled and 0.1 added for the first looks (random-walk simulations in the tests: at
+    most alpha for spans 0.03-2, and within a factor 2 of it). span = 0 is about one look."""
+    span = max(0.0, span)
+
+    def tail(z: float) -> float:
+        return norm_sf(z) + (span + 0.1) * z * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+    lo, hi = norm_ppf(1.0 - alpha), max(1.0, norm_ppf(1.0 - alpha))
+    while tail(hi) > alpha:
+        hi *= 1.5
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if tail(mid) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def binomial_sf(k: int, n: int, p: float) -> float:

@@ -1,0 +1,94 @@
+"""The pieces of one metric's contrast against known answers: the pass boundary over a range of looks,
+the fail and pass bounds, and the rules that keep one bad host from failing a change."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ringfence.core.analysis.contrast import contrast
+from ringfence.core.analysis.stats import crossing_z, mixture_radius
+
+
+def test_crossing_z_is_about_the_normal_quantile_for_one_look_and_grows_with_the_span() -> None:
+    for alpha in (0.01, 0.2):
+        assert stats.norm.isf(alpha) < crossing_z(alpha, 0.0) < stats.norm.isf(alpha) + 0.25
+    zs = [crossing_z(0.2, span) for span in (0.0, 0.5, 1.0, 2.0, 4.0)]
+    assert zs == sorted(zs)
+    # the boundary it solves: 1 - Phi(z) + (span + 0.1) z phi(z) = alpha
+    z = crossing_z(0.2, 0.75)
+    assert stats.norm.sf(z) + 0.85 * z * stats.norm.pdf(z) == pytest.approx(0.2, abs=1e-9)
+    # a pass looked at from 300 s to 600 s is far tighter than the always-valid mixture at that level
+    assert z < 0.75 * mixture_radius(0.2, 27.0, 2.0)
+
+
+@pytest.mark.parametrize(("first", "last"), [(27, 57), (10, 100), (40, 57), (50, 57), (3, 60)])
+@pytest.mark.parametrize("alpha", [0.2, 0.05])
+def test_crossing_z_holds_over_every_look_of_the_range(first: int, last: int, alpha: float) -> None:
+    """Gaussian random walks looked at after every step from `first` to `last` cross it in under alpha of runs."""
+    rng = np.random.default_rng(first * 1000 + last)
+    runs = 20000
+    walks = np.cumsum(rng.normal(size=(runs, last)), axis=1) / np.sqrt(np.arange(1, last + 1))
+    crossed = (walks[:, first - 1:] >= crossing_z(alpha, math.log(last / first))).any(axis=1).mean()
+    assert crossed <= alpha + 3 * math.sqrt(alpha / runs)
+    assert crossed > alpha / 4          # and not absurdly loose
+
+
+def test_fail_bound_uses_the_baseline_spread_and_the_t_quantile() -> None:
+    baseline = [(x, 0.0) for x in (-0.3, -0.1, 0.0, 0.1, 0.2, 0.3, -0.2, 0.05)]
+    canary = [(1.0, 0.0), (1.1, 0.0), (0.9, 0.0)]
+    c = contrast(canary, baseline, info=10.0, tolerance=math.log(1.2), rho=2.0)
+    assert c is not None
+    xs = [x for x, _ in baseline]
+    sd = float(np.std(xs, ddof=1))
+    assert c.tau == pytest.approx(sd)
+    assert c.estimate == pytest.approx(1.0 - float(np.mean(xs)))
+    between = sd * math.sqrt(1 / 3 + 1 / 8)
+    assert c.low(0.01) == pytest.approx(c.estimate - stats.t.ppf(0.99, 7) * between, rel=1e-6)
+    # a pass bound with no sampling noise is the t bound of the (pooled, here larger) spread
+    pooled = math.sqrt((7 * sd**2 + 2 * float(np.var([1.0, 1.1, 0.9], ddof=1))) / 9)
+    expected = max(sd, pooled) * math.sqrt(1 / 3 + 1 / 8) * stats.t.ppf(0.8, 7)
+    assert c.pass_high(0.2, 1.5) == pytest.approx(c.estimate + expected, rel=1e-6)
+
+
+def test_canaries_that_disagree_do_not_widen_the_fail_bound_but_do_widen_the_pass_bound() -> None:
+    baseline = [(x, 0.001) for x in np.linspace(-0.25, 0.25, 16)]
+    region = [(-0.05, 0.001), (0.05, 0.001), (1.6, 0.001), (1.7, 0.001)]   # errors x5 on 2 of 4 canaries
+    c = contrast(region, baseline, info=20.0, tolerance=math.log(1.2), rho=2.0)
+    assert c is not None
+    assert c.beyond == 2
+    assert c.fails(math.log(1.2), 0.0025)
+    assert c.cautious.between > 2 * c.full.between
+
+
+def test_one_canary_far_out_is_not_a_fail_on_its_own() -> None:
+    baseline = [(x, 0.001) for x in np.linspace(-0.25, 0.25, 12)]
+    bad_host = [(0.0, 0.001), (0.05, 0.001), (2.2, 0.001)]                 # one canary on a very bad host
+    c = contrast(bad_host, baseline, info=20.0, tolerance=math.log(1.2), rho=2.0)
+    assert c is not None
+    assert c.low(0.0025) > math.log(1.2)          # the mean alone would fail it
+    assert c.beyond == 1
+    assert not c.fails(math.log(1.2), 0.0025)
+    assert c.outliers == (2,)                      # and it blocks a pass
+
+
+@pytest.mark.parametrize(("m", "nb"), [(1, 8), (3, 12), (4, 16), (6, 18)])
+def test_at_the_tolerance_fail_and_pass_keep_their_error_rates(m: int, nb: int) -> None:
+    """Instances drawn from one population, the canary shifted by exactly the tolerance: the fail test
+    rejects in under alpha of draws and the pass bound comes inside the tolerance in under alpha_pass."""
+    rng = np.random.default_rng(m * 100 + nb)
+    tol, alpha, alpha_pass, runs = math.log(1.2), 0.01, 0.2, 6000
+    fails = passes = 0
+    for _ in range(runs):
+        tau = 0.3
+        b = [(float(x), 0.004) for x in rng.normal(0, tau, nb) + rng.normal(0, 0.063, nb)]
+        c_ = [(float(x), 0.004) for x in rng.normal(tol, tau, m) + rng.normal(0, 0.063, m)]
+        c = contrast(c_, b, info=30.0, tolerance=tol, rho=2.0)
+        assert c is not None
+        fails += c.fails(tol, alpha)
+        passes += c.pass_high(alpha_pass, crossing_z(alpha_pass, 0.75)) < tol
+    assert fails / runs <= alpha + 3 * math.sqrt(alpha / runs)
+    assert passes / runs <= alpha_pass
