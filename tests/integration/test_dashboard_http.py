@@ -1,0 +1,89 @@
+"""The dashboard's sessions and headers over plain HTTP against a real server: no browser needed."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ringfence.testing.server import ServerProcess
+
+ADMIN = "rf_dashboard_http_admin_secret"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("dashboard-http")
+    with ServerProcess(f"sqlite:///{root / 'ringfence.db'}", admin_token=ADMIN, log_path=root / "server.log") as p:
+        yield p
+
+
+def hidden(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no hidden field {name}"
+    return found.group(1)
+
+
+@contextlib.contextmanager
+def login(server: ServerProcess, token: str, next_url: str = "/ui/rollouts") -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=10) as browser:
+        form = browser.get("/ui/login")
+        answer = browser.post("/ui/login", data={"csrf": hidden(form.text, "csrf"), "token": token,
+                                                  "next": next_url})
+        assert answer.status_code == 303, answer.text
+        yield browser
+
+
+def test_pages_need_a_session_and_say_so_as_a_browser_expects(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as anonymous:
+        page = anonymous.get("/ui/configs?prefix=a")
+        assert page.status_code == 303 and page.headers["location"] == "/ui/login?next=%2Fui%2Fconfigs%3Fprefix%3Da"
+        assert anonymous.get("/ui/rollouts?fragment=1").status_code == 401
+        assert anonymous.get("/ui/events").status_code == 401
+        assert anonymous.post("/ui/logout", data={"csrf": "x"}).status_code == 401
+        # A bearer token is not a session: the dashboard never takes the API's credentials.
+        assert anonymous.get("/ui/audit", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 303
+
+
+def test_login_needs_its_own_csrf_token_and_returns_only_to_the_dashboard(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        assert browser.post("/ui/login", data={"token": ADMIN}).status_code == 403
+        form = browser.get("/ui/login")
+        answer = browser.post("/ui/login", data={"csrf": hidden(form.text, "csrf"), "token": ADMIN,
+                                                  "next": "https://evil.example/"}, follow_redirects=False)
+        assert answer.headers["location"] == "/ui/rollouts"
+        cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith("rf_session="))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        assert ADMIN not in cookie
+
+
+def test_pages_carry_a_strict_content_security_policy(server: ServerProcess) -> None:
+    with login(server, ADMIN) as browser:
+        page = browser.get("/ui/rollouts")
+        assert page.status_code == 200
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        assert browser.get("/ui/static/app.js").status_code == 200
+        assert browser.get("/ui/rollouts/999").status_code == 404
+        assert browser.get("/ui/rollouts/1/explode").status_code == 404
+
+
+def test_revoking_the_token_ends_its_sessions(server: ServerProcess) -> None:
+    with server.client() as api:
+        created = api.post("/v1/tokens", json={"role": "viewer", "scopes": ["*"], "name": "short-lived"}).json()
+    with login(server, created["token"]) as browser:
+        assert browser.get("/ui/audit").status_code == 200
+        with server.client() as api:
+            api.delete(f"/v1/tokens/{created['id']}").raise_for_status()
+        assert browser.get("/ui/audit").status_code == 303
+
+
+def test_a_form_too_large_is_refused(server: ServerProcess) -> None:
+    with login(server, ADMIN) as browser:
+        answer = browser.post("/ui/logout", content=b"csrf=" + b"x" * 70_000,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 413
