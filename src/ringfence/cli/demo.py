@@ -3,8 +3,10 @@ bad one, narrated (see ringfence/demo/). Needs the server extra."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -42,6 +44,8 @@ def demo(
         output.error("the demo runs a server, so it needs the server extra: pip install 'ringfence[server]'")
         raise typer.Exit(ExitCode.USAGE) from None
     narrator = Narrator(output.stderr if as_json else output.stdout)
+    # `kill` (SIGTERM) stops the demo as Ctrl-C does, so the server and the fleet are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with workdir() as tmp:
             story = Story(Options(instances=instances, seed=seed), narrator, Path(tmp))
@@ -66,6 +70,10 @@ def demo(
         if not keep:
             output.error("interrupted")
             raise typer.Exit(INTERRUPTED) from None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_for_interrupt() -> None:
