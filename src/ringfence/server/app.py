@@ -39,6 +39,7 @@ from ringfence.server.changes import Changes
 from ringfence.server.configs import Clock, ConfigService
 from ringfence.server.controller import Controller
 from ringfence.server.fleet import FleetService
+from ringfence.server.front import Front
 from ringfence.server.incidents import IncidentService
 from ringfence.server.ingest import Ingest
 from ringfence.server.limits import BodyLimit
@@ -140,7 +141,9 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problems.PROBLEM_SCHEMA
-            schema["paths"][metrics.PATH] = {"post": metrics.OPERATION}  # served in front of the routes
+            # Served in front of the routes (server/front.py), so documented here.
+            schema["paths"][metrics.PATH] = {"post": metrics.OPERATION}
+            schema["paths"][stream.STREAM_PATH] = {"get": stream.STREAM_OPERATION}
             # Request validation errors are problem documents too, not FastAPI's default shape.
             for path in schema["paths"].values():
                 for operation in path.values():
@@ -151,6 +154,7 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(metrics.ReportIntake, tokens=services.tokens, ingest=services.ingest,
-                       max_bytes=settings.max_body_bytes)
+    app.add_middleware(Front, tokens=services.tokens, routes={
+        ("POST", metrics.PATH): metrics.ReportIntake(services.ingest, settings.max_body_bytes),
+        ("GET", stream.STREAM_PATH): stream.StreamIntake(services.hub, services.fleet)})
     return app

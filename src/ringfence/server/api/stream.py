@@ -1,6 +1,7 @@
 """/v1/stream (Server-Sent Events) and /v1/poll (long-poll): each instance's assignments, as they change.
 
-See docs/stream.md for the protocol.
+See docs/stream.md for the protocol. The stream is served in front of the routes
+(server/front.py) and documented by hand (`STREAM_OPERATION`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +21,7 @@ from ringfence.core.fleet import Instance
 from ringfence.core.model import Token
 from ringfence.errors import InvalidInput, NotFound, Problem
 from ringfence.server.api.deps import caller, services
+from ringfence.server.fleet import FleetService
 from ringfence.server.problems import ok, problem_response, responses
 from ringfence.server.stream import Hub, StreamSubscriber, Subscriber, body, sse
 
@@ -37,8 +40,7 @@ def _have(text: str) -> dict[str, int]:
     return have
 
 
-async def _instance(request: Request, token: Token, instance_id: str, register: dict[str, Any] | None) -> Instance:
-    fleet = services(request).fleet
+async def _instance(fleet: FleetService, token: Token, instance_id: str, register: dict[str, Any] | None) -> Instance:
     require(token, Action.READ)
     if register is not None:
         return await run_in_threadpool(fleet.register, token, register)
@@ -91,32 +93,69 @@ def _registration(instance: str, service: str | None, region: str, zone: str, la
             "configs": patterns}
 
 
-STREAM_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"description": "text/event-stream: a snapshot, then updates and removals as they happen",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-    503: {"description": "too many streams: retry after Retry-After seconds",
-          "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+STREAM_PATH = "/v1/stream"
+_LIMITS = {"instance": 200, "have": 100_000, "service": 200, "region": 100, "zone": 100, "configs": 10_000}
+_PARAMS = [
+    ("instance", True, "the instance's id"),
+    ("have", False, "name@version,... the client already runs"),
+    ("service", False, "register while connecting (with the rest)"),
+    ("region", False, ""), ("zone", False, ""),
+    ("configs", False, "name patterns it reads, comma-separated"),
+]
+STREAM_OPERATION: dict[str, Any] = {
+    "tags": ["stream"], "operationId": "stream",
+    "summary": "Server-Sent Events: the revision of each config this instance must run, as it changes",
+    "security": [{"HTTPBearer": []}],
+    "parameters": [
+        *({"name": name, "in": "query", "required": required, "description": text,
+           "schema": {"type": "string", "maxLength": _LIMITS[name]}} for name, required, text in _PARAMS),
+        {"name": "label", "in": "query", "required": False, "description": "name=value, repeatable",
+         "schema": {"type": "array", "items": {"type": "string"}}}],
+    "responses": {
+        200: {"description": "text/event-stream: a snapshot, then updates and removals as they happen",
+              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        503: {"description": "too many streams: retry after Retry-After seconds",
+              "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+        **responses(404)},
+}
 
 
-@router.get("/stream", responses={**responses(404), **STREAM_DOC},
-            summary="Server-Sent Events: the revision of each config this instance must run, as it changes")
-async def stream(
-    request: Request, token: Token = Depends(caller),
-    instance: str = Query(..., max_length=200, description="the instance's id"),
-    have: str = Query("", max_length=100_000, description="name@version,... the client already runs"),
-    service: str | None = Query(None, max_length=200, description="register while connecting (with the rest)"),
-    region: str = Query("", max_length=100), zone: str = Query("", max_length=100),
-    label: list[str] = Query([], description="name=value, repeatable"),
-    configs: str = Query("", max_length=10_000, description="name patterns it reads, comma-separated"),
-) -> Any:
-    hub = services(request).hub
-    if len(hub.subscribers) >= hub.max_subscribers:
-        return problem_response(503, "Too many streams", "this server holds its maximum of streams; retry later "
-                                "(or use /v1/poll)", headers={"Retry-After": "5"})
-    # A reconnect (Last-Event-ID or not) gets a fresh snapshot: with `have`, values only for what it missed.
-    known = _have(have)
-    found = await _instance(request, token, instance, _registration(instance, service, region, zone, label, configs))
-    return EventStream(hub, StreamSubscriber(found, token, hub), known)
+class StreamIntake:
+    """GET /v1/stream, served by `Front`: a stream is held for the life of the process, and
+    every layer of the framework would keep a frame alive for as long."""
+
+    def __init__(self, hub: Hub, fleet: FleetService) -> None:
+        self.hub = hub
+        self.fleet = fleet
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, token: Token) -> Response | None:
+        if len(self.hub.subscribers) >= self.hub.max_subscribers:
+            return problem_response(503, "Too many streams", "this server holds its maximum of streams; retry "
+                                    "later (or use /v1/poll)", headers={"Retry-After": "5"})
+        query = _query(scope)
+        instance = query.get("instance", [""])[-1]
+        if not instance:
+            raise InvalidInput("instance is required: the instance's id",
+                               [Problem("/query/instance", "required", "request")])
+        one = {name: query.get(name, [""])[-1] for name in ("have", "region", "zone", "configs")}
+        service = query["service"][-1] if "service" in query else None
+        # A reconnect (Last-Event-ID or not) gets a fresh snapshot: with `have`, values only for what it missed.
+        known = _have(one["have"])
+        found = await _instance(self.fleet, token, instance, _registration(
+            instance, service, one["region"], one["zone"], query.get("label", []), one["configs"]))
+        await EventStream(self.hub, StreamSubscriber(found, token, self.hub), known)(scope, receive, send)
+        return None
+
+
+def _query(scope: Scope) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        limit = _LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            raise InvalidInput(f"{name} is longer than {limit} characters",
+                               [Problem(f"/query/{name}", f"at most {limit} characters", "request")])
+        found.setdefault(name, []).append(value)
+    return found
 
 
 @router.get("/poll", responses={**responses(404), **ok("the assignments, when they differ from `have` or when "
@@ -129,7 +168,7 @@ async def poll(
 ) -> JSONResponse:
     hub = services(request).hub
     known = _have(have)
-    subscriber = Subscriber(await _instance(request, token, instance, None), token)
+    subscriber = Subscriber(await _instance(services(request).fleet, token, instance, None), token)
     hub.attach(subscriber)
     try:
         current = await run_in_threadpool(hub.snapshot, subscriber, known)
