@@ -29,9 +29,9 @@ def demo(
 ) -> None:
     """Show trust-but-canary end to end: a healthy change through every ring, a bad one caught and rolled back.
 
-    Starts `ringfence serve` on SQLite in a temporary directory and a fleet of simulated
-    instances (real SDK clients over loopback HTTP, in a few processes), then tells the story
-    in about two minutes. Exit 0 when it happened as told, 1 when it did not (and says why).
+    Starts `ringfence serve` on SQLite in a temporary directory and simulated instances (real SDK clients).
+
+    Takes about a minute and a half. Exit 0 when the story happened as told, 1 when it did not (and says why).
     """
     try:
         import numpy  # noqa: F401  (the fleet's traffic)
