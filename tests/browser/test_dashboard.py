@@ -153,6 +153,11 @@ def test_a_bad_change_is_rolled_back_and_its_incident_page_shows_the_timeline(se
     assert "error_rate" in page.inner_text("ul.reasons")
     assert page.locator("article.postmortem h1").count() == 1, "the draft is rendered, not shown as Markdown"
     shot(page, artifacts, "incident")
+    page.fill("#text", "the timeout was meant for the batch jobs only")
+    page.click("button[value=resolve]")
+    page.wait_for_selector("text=resolved")
+    assert "the timeout was meant for the batch jobs only" in page.inner_text("ol.timeline")
+    assert demo.get(f"/v1/incidents/{incident['id']}")["state"] == "resolved"
     assert not watched.errors, watched.errors
 
 
