@@ -29,6 +29,8 @@ from ringfence.core.analysis.result import Decision, MetricResult, Verdict, perc
 from ringfence.core.analysis.settings import AnalysisSettings
 from ringfence.core.analysis.stats import binomial_sf, crossing_z
 
+FAIL_MIN_WINDOWS = 3   # windows of warm canary data before a statistical metric may fail
+
 
 @dataclass(frozen=True)
 class Judgement:
@@ -87,7 +89,7 @@ def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[
     shown = dict(effect=effect, effect_low=low, effect_high=high, confidence=1 - alpha, p_value=p,
                  details={"between_instance_sd": c.tau, "windows": c.info})
     level = f"{100 * (1 - alpha):.4g}% CI {ratio(low)}-{ratio(high)}"
-    if c.fails(math.log(tolerance), alpha) and fail_extra(c):
+    if c.info >= FAIL_MIN_WINDOWS and c.fails(math.log(tolerance), alpha) and fail_extra(c):
         rule = ("lower bound above tolerance, with or without the worst canary instance" if c.robust_clears(
             math.log(tolerance)) else f"lower bound above tolerance, {c.beyond} canary instances each beyond it")
         m = MetricResult(name, "fail", rule, **common, **shown)  # type: ignore[arg-type]
