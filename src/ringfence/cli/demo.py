@@ -66,6 +66,9 @@ def demo(
                     output.print_json({"ok": False, "problem": exc.message, **exc.summary})
                 output.error(f"the demo did not go as told: {exc.message}")
                 raise typer.Exit(ExitCode.INVALID) from None
+    except RuntimeError as exc:  # the server did not start
+        output.error(f"the demo could not start: {exc}")
+        raise typer.Exit(ExitCode.INVALID) from None
     except KeyboardInterrupt:
         if not keep:
             output.error("interrupted")
@@ -80,5 +83,8 @@ def _wait_for_interrupt() -> None:
     try:
         while True:
             time.sleep(3600)
+    except RuntimeError as exc:  # the server did not start
+        output.error(f"the demo could not start: {exc}")
+        raise typer.Exit(ExitCode.INVALID) from None
     except KeyboardInterrupt:
         output.note("stopping the fleet and the server")

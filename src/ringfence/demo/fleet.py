@@ -133,7 +133,9 @@ class Fleet:
         for process in self._processes:
             message = self._read(process, deadline)
             if message is None or message.get("kind") != "ready":
-                raise RuntimeError(f"a fleet worker did not start within {timeout:g} s (exit {process.poll()})")
+                code = process.poll()
+                raise RuntimeError(f"a fleet worker exited with code {code} before its instances were ready"
+                                   if code is not None else f"a fleet worker was not ready within {timeout:g} s")
             ready += int(message["ready"])
         if ready < len(self.specs):
             raise RuntimeError(f"only {ready} of {len(self.specs)} instances reached the server")

@@ -14,6 +14,8 @@ SERVICES: Final = ("checkout", "search")
 REGIONS: Final = ("eu-west", "us-east", "ap-south")
 FIRST_REGION: Final = REGIONS[0]
 CANARY_SHARE: Final = 0.1  # of each service's instances, at least one
+# Each simulated instance reports its own memory as this gauge. The SDK's own `rss_mb` measures the
+# whole process, which here holds ~20 simulated instances, so it cannot tell one instance from another.
 MEMORY_GAUGE: Final = "heap_mb"
 
 SCHEMA: Final[dict[str, Any]] = {

@@ -139,12 +139,23 @@ class Story:
         fleet = Fleet(url, token, self.specs, self.options.seed, log=log)
         started = time.monotonic()
         try:
-            with fleet:
+            try:
+                fleet.start()
+            except BaseException as exc:
+                fleet.stop()
+                if not isinstance(exc, RuntimeError):
+                    raise
+                log.flush()
+                tail = (self.workdir / "fleet.log").read_text(errors="replace").splitlines()[-8:]
+                raise StoryFailed("\n".join([f"the fleet did not start: {exc}", *tail]), self.result) from None
+            try:
                 processes = f"{fleet.processes} process{'es' if fleet.processes > 1 else ''}"
                 self.say.step(f"{len(self.specs)} instances started in {processes} and connected "
                               f"in {time.monotonic() - started:.1f} s, all running v1:")
                 self.say.show(self._fleet_table())
                 yield fleet
+            finally:
+                fleet.stop()
         finally:
             log.close()
 
