@@ -88,5 +88,6 @@ def test_incident_show_draws_the_per_service_evidence_as_a_table() -> None:
     console = Console(width=200, record=True)
     console.print(show_view(incident))
     text = console.export_text()
-    assert "search" in text and "error_rate" in text and "8.07%" in text and "x356.00 (45.80-2770.00)" in text
+    assert "search" in text and "error_rate" in text and "8.07%" in text and "0.010%" in text
+    assert "x356 (45.80-2770)" in text
     assert '{"services"' not in text

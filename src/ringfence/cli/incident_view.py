@@ -121,16 +121,21 @@ def _value(value: Any, unit: Any) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return ""
     if unit == "fraction":
-        return f"{value * 100:.2f}%"
+        return f"{value * 100:.{2 if value >= 0.001 or value == 0 else 3}f}%"
     return f"{value:.0f} ms" if unit == "ms" else f"{round(value, 1):g}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
 
 
 def _effect(effect: Any) -> str:
     if not isinstance(effect, Mapping) or not isinstance(effect.get("ratio"), int | float):
         return ""
     low, high = effect.get("low"), effect.get("high")
-    bounds = f" ({low:.2f}-{high:.2f})" if isinstance(low, int | float) and isinstance(high, int | float) else ""
-    return f"x{effect['ratio']:.2f}{bounds}"
+    bounds = f" ({_ratio(low)}-{_ratio(high)})" if isinstance(low, int | float) and isinstance(high, int | float) \
+        else ""
+    return f"x{_ratio(effect['ratio'])}{bounds}"
 
 
 def _per_service(services: Mapping[str, Any]) -> Table:
