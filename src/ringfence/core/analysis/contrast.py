@@ -21,10 +21,11 @@ pooled (a canary group whose instances disagree is not evidence of safety).
 
 To fail, the bound must clear the tolerance (at alpha), and the change must not be explained by
 one canary instance: the canary without its worst instance still above the tolerance (at a fixed
-5% level), or at least two canary instances each beyond the tolerance by more than the baseline's
-spread explains (95% prediction bound). These conditions only narrow the fail region, so the
-false-failure rate stays under alpha; they keep one canary landing on a bad host from failing a
-change while a regression on two canaries of a region still fails.
+5% level), or at least two canary instances each far beyond the tolerance, by more than the
+baseline's spread explains (99.5% prediction bound, the one that also blocks a pass). These
+conditions only narrow the fail region, so the false-failure rate stays under alpha; they keep
+one canary landing on a bad host from failing a change while a regression on two canaries of a
+region still fails.
 
 To pass, the bound over all canary instances must be inside the tolerance (at alpha_pass, the
 within part at a boundary calibrated for the looks the pass is allowed over, `stats.crossing_z`)
@@ -79,7 +80,7 @@ class Contrast:
     rho: float
     tau: float               # between-instance log-sd estimated from the baseline
     outliers: tuple[int, ...]  # canary indices far beyond the tolerance
-    beyond: int = 0          # canary instances each beyond the tolerance at the 95% prediction level
+    beyond: int = 0          # canary instances each far beyond the tolerance (OUTLIER_LEVEL prediction bound)
 
     @property
     def estimate(self) -> float:
@@ -163,8 +164,7 @@ def contrast(canary: Sequence[Pair], baseline: Sequence[Pair], *, info: float, t
     cut = t_ppf(OUTLIER_LEVEL, float(nb - 1))
     outliers = tuple(i for i, (x, v) in enumerate(canary)
                      if x - mean_b - tolerance > cut * math.sqrt(tau2_pass + v + (tau2_pass + vbar_b) / nb))
-    level = t_ppf(ROBUST_LEVEL, float(nb - 1))
-    beyond = sum(1 for x, v in canary if x - mean_b - tolerance > level * math.sqrt(tau2 + v + (tau2 + vbar_b) / nb))
+    beyond = sum(1 for x, v in canary if x - mean_b - tolerance > cut * math.sqrt(tau2 + v + (tau2 + vbar_b) / nb))
     return Contrast(full, robust, cautious, info, rho, math.sqrt(tau2), outliers, beyond)
 
 
