@@ -42,6 +42,7 @@ class _Service:
     fed_until: float = 0.0
     late: int = 0
     switched: int = 0
+    lagging: int = 0  # windows of members still on the old revision, left out
     has_baseline: bool = False
     groups: dict[str, str] = field(default_factory=dict)  # instance -> the group it is analysed in
 
@@ -69,7 +70,7 @@ class AnalysisVerdicts:
         assert rollout.stage_started_at is not None
         stage = self._stage(rollout)
         stage.seen_at = now
-        self._read(reader, rollout, stage)
+        self._read(reader, rollout, stage, {m.id for m in members})
         elapsed = (now - rollout.stage_started_at).total_seconds()
         whole_fleet = _whole_fleet(rollout)
         if whole_fleet and not any(s.has_baseline for s in stage.services.values()):
@@ -93,7 +94,7 @@ class AnalysisVerdicts:
             stage = self._stages[int(rollout.id)] = _Stage(key)
         return stage
 
-    def _read(self, reader: Reader, rollout: Rollout, stage: _Stage) -> None:
+    def _read(self, reader: Reader, rollout: Rollout, stage: _Stage, members: set[str]) -> None:
         assert rollout.stage_started_at is not None
         settings = rollout.policy.analysis_settings(rollout.stage)
         started_us = int(rollout.stage_started_at.timestamp() * 1_000_000)
@@ -104,6 +105,12 @@ class AnalysisVerdicts:
                 if service is None:
                     service = stage.services[row.service] = _Service(Analyzer(settings))
                 (record,) = parse_observations([row.record])
+                if record.group == "baseline" and record.instance in members:
+                    # The rollout gave this instance the new revision, but it still ran the old one
+                    # (it applied the change more than a window late): no baseline, and not yet a
+                    # canary. Filed as baseline, it would stay there for the whole stage.
+                    service.lagging += 1
+                    continue
                 service.has_baseline = service.has_baseline or record.group == "baseline"
                 heapq.heappush(service.waiting, (record.t, next(stage.order), record))
 
