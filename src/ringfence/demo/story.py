@@ -77,7 +77,7 @@ class Story:
         """Tell the whole story; yields with the server and the fleet still running."""
         self.say.title("ringfence demo · trust, but canary",
                        f"A real server and {len(self.specs)} simulated instances of two services in three regions, "
-                       "each a real SDK client over loopback HTTP. Their traffic fails, slows down or grows in\n"
+                       "each a real SDK client over loopback HTTP. Their traffic fails, slows down or grows in "
                        "memory according to the config each instance runs. A healthy change walks through every "
                        "ring; a bad one is caught on the canaries and rolled back by itself.")
         self.say.chapter(1, "Set-up", "A schema and a rollout policy are bound; the first version is pushed and, "
