@@ -23,7 +23,8 @@ lint: install
 
 test: install system-deps lint
 	RINGFENCE_NEED_CHROMIUM=1 ./scripts/ensure-system-deps.sh  # the browser tests drive Debian's chromium
-	$(VENV)/bin/pytest
+	# Two workers, a test file each at a time: most of the suite waits on real servers and clients.
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 test-fast: install
 	$(VENV)/bin/pytest tests/unit tests/contract -m "not postgres"
