@@ -59,7 +59,8 @@ def ringfence(*args: str, cwd: Path, url: str | None, token: str | None = ADMIN,
               env: dict[str, str] | None = None) -> Result:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGFENCE_")}
     # An empty config home, so a developer's own ~/.config/ringfence/cli.toml cannot leak in.
-    clean.update({"XDG_CONFIG_HOME": str(cwd / "home"), "NO_COLOR": "1"})
+    # A fixed width, so tables read the same whatever terminal (or test worker) runs the suite.
+    clean.update({"XDG_CONFIG_HOME": str(cwd / "home"), "NO_COLOR": "1", "COLUMNS": "200"})
     if url is not None:
         clean["RINGFENCE_URL"] = url
     if token is not None:
