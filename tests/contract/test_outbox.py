@@ -146,9 +146,8 @@ def test_deleting_a_webhook_cancels_what_it_still_had_to_deliver(store: SqlStore
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite is one process, hence one sender
 def test_two_senders_on_postgresql_never_claim_the_same_delivery(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has one server process, hence one sender")
     clock = Clock()
     first, second = open_store(db_url), open_store(db_url)
     try:
