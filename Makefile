@@ -33,13 +33,15 @@ demo: install
 	$(VENV)/bin/ringfence demo
 
 bench: install
-	RINGFENCE_NEED_REDIS=1 ./scripts/ensure-system-deps.sh
+	RINGFENCE_NEED_REDIS=1 RINGFENCE_NEED_WRK=1 ./scripts/ensure-system-deps.sh
 	$(PY) -m pip install -q redis  # the Redis reference of bench/propagation.py only
 	$(PY) -m pip install -q UnleashClient growthbook openfeature-sdk  # the peers of bench/sdk_read.py only
 	$(PY) bench/store_write.py
 	$(PY) bench/propagation.py
+	$(PY) bench/ingest.py
 	$(PY) bench/sdk_read.py
 	$(PY) bench/sdk_track.py
+	$(PY) bench/canary_eval.py
 
 docs: install
 	$(PY) -m ringfence.server.settings > docs/reference/settings.md
