@@ -38,17 +38,15 @@ import importlib.metadata
 import json
 import logging
 import platform
-import statistics
 import sys
 import tempfile
 import time
-import timeit
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ringfence.sdk.client import Client
 from ringfence.testing.ports import free_port
+from timing import Line, measure
 
 TARGET = 3.0  # issue 4: get() within 3x of a plain dict lookup
 
@@ -58,25 +56,6 @@ CONFIGS: dict[str, Any] = {
     "checkout/http": {"timeouts": {"connect_ms": 250, "read_ms": 2_000}, "retries": 2, "hosts": ["a", "b"]},
     **{f"bench/filler-{i:02d}": {"enabled": i % 2 == 0, "weight": i} for i in range(48)},
 }
-
-
-@dataclass
-class Line:
-    group: str  # reference | ringfence | a peer's name
-    label: str
-    stmt: str
-    env: dict[str, Any]
-    base: str  # the reference line this one is compared with
-    number: int = 0
-    times: list[float] = field(default_factory=list)  # seconds per call, one per repeat
-    skipped: str = ""
-
-    @property
-    def ns(self) -> float:
-        return statistics.median(self.times) * 1e9
-
-    def ratio(self, reference: Line) -> float:
-        return statistics.median(mine / theirs for mine, theirs in zip(self.times, reference.times, strict=True))
 
 
 def reference_lines() -> list[Line]:
@@ -188,18 +167,6 @@ def version(dist: str) -> str:
 
 
 CLOCKS = {"thread": time.thread_time, "wall": time.perf_counter}
-
-
-def measure(lines: list[Line], repeat: int, min_time: float, clock: Callable[[], float]) -> None:
-    timers = [timeit.Timer(line.stmt, timer=clock, globals=line.env) for line in lines]
-    for line, timer in zip(lines, timers, strict=True):
-        number = 1
-        while timer.timeit(number) < min_time:  # like Timer.autorange, to the time asked for
-            number *= 2 if number < 8 else 4
-        line.number = number
-    for _ in range(repeat):
-        for line, timer in zip(lines, timers, strict=True):
-            line.times.append(timer.timeit(line.number) / line.number)
 
 
 def main() -> int:

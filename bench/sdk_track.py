@@ -40,14 +40,13 @@ import statistics
 import sys
 import threading
 import time
-import timeit
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from ringfence.sdk.client import Client
 from ringfence.testing.ports import free_port
+from timing import Line, measure
 
 TARGET_NS = 2000.0  # issue 5: track() costs at most 2 µs per request
 # The clock of the timeit lines, and of the thread lines (all threads at once).
@@ -69,49 +68,20 @@ def f() -> None:
     return None
 
 
-@dataclass
-class Line:
-    group: str  # reference | ringfence
-    label: str
-    stmt: str
-    base: str  # the label of the reference line this one is compared with ("" for the references)
-    number: int = 0
-    times: list[float] = field(default_factory=list)  # seconds per call, one per repeat
-
-    @property
-    def ns(self) -> float:
-        return statistics.median(self.times) * 1e9
-
-    def ratio(self, reference: Line) -> float:
-        return statistics.median(mine / theirs for mine, theirs in zip(self.times, reference.times, strict=True))
-
-
-def lines() -> list[Line]:
+def lines(env: dict[str, Any]) -> list[Line]:
     return [
-        Line("reference", "loop", "pass", ""),
-        Line("reference", "call", "f()", ""),
-        Line("reference", "with", "with cm:\n    pass", ""),
-        Line("reference", "with new", "with Trivial():\n    pass", ""),
-        Line("ringfence", "track", 'with client.track("charge"):\n    pass', "with new"),
-        Line("ringfence", "track error", 'with client.track("charge") as r:\n    r.mark_error()', "with new"),
-        Line("ringfence", "decorated", "tracked()", "call"),
-        Line("ringfence", "record 1", "client.record(requests=1, latency_ms=42.0)", "call"),
-        Line("ringfence", "record 120", "client.record(requests=120, errors=3, latency_ms=42.0)", "call"),
-        Line("ringfence", "record list", "client.record(errors=1, latency_ms=latencies)", "call"),
-        Line("ringfence", "gauge", 'client.gauge("queue_depth", 17)', "call"),
+        Line("reference", "loop", "pass", env, ""),
+        Line("reference", "call", "f()", env, ""),
+        Line("reference", "with", "with cm:\n    pass", env, ""),
+        Line("reference", "with new", "with Trivial():\n    pass", env, ""),
+        Line("ringfence", "track", 'with client.track("charge"):\n    pass', env, "with new"),
+        Line("ringfence", "track error", 'with client.track("charge") as r:\n    r.mark_error()', env, "with new"),
+        Line("ringfence", "decorated", "tracked()", env, "call"),
+        Line("ringfence", "record 1", "client.record(requests=1, latency_ms=42.0)", env, "call"),
+        Line("ringfence", "record 120", "client.record(requests=120, errors=3, latency_ms=42.0)", env, "call"),
+        Line("ringfence", "record list", "client.record(errors=1, latency_ms=latencies)", env, "call"),
+        Line("ringfence", "gauge", 'client.gauge("queue_depth", 17)', env, "call"),
     ]
-
-
-def measure(found: list[Line], env: dict[str, Any], repeat: int, min_time: float, clock: Callable[[], float]) -> None:
-    timers = [timeit.Timer(line.stmt, timer=clock, globals=env) for line in found]
-    for line, timer in zip(found, timers, strict=True):
-        number = 1
-        while timer.timeit(number) < min_time:  # like Timer.autorange, to the time asked for
-            number *= 2 if number < 8 else 4
-        line.number = number
-    for _ in range(repeat):
-        for line, timer in zip(found, timers, strict=True):
-            line.times.append(timer.timeit(line.number) / line.number)
 
 
 def threaded(body: Callable[[int], None], threads: int, calls: int, clock: Callable[[], float]) -> float:
@@ -190,10 +160,10 @@ def main() -> int:
 
     env: dict[str, Any] = {"client": client, "cm": Trivial(), "Trivial": Trivial, "f": f, "tracked": tracked,
                            "latencies": [3.0, 7.5, 12.0, 18.0, 30.0, 45.0, 80.0, 120.0, 300.0, 2_000.0]}
-    found = lines()
+    found = lines(env)
     try:
         time.sleep(0.5)  # let the client's background threads settle into their waits
-        measure(found, env, args.repeat, args.min_time, line_clock)
+        measure(found, args.repeat, args.min_time, line_clock)
         contention = measure_threads(client, [int(n) for n in args.threads.split(",")], args.repeat,
                                      args.thread_calls, threads_clock)
     finally:
