@@ -37,13 +37,24 @@ def test_crossing_z_holds_over_every_look_of_the_range(first: int, last: int, al
     assert crossed > alpha / 4          # and not absurdly loose
 
 
+def measured(raw_canary: list[float], raw_baseline: list[float], variance: float = 0.0
+             ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """What the fleet hands `contrast` for these instance values (equal traffic): each baseline instance
+    against the mean of the *other* baseline instances, each canary against the whole baseline."""
+    total, nb = sum(raw_baseline), len(raw_baseline)
+    baseline = [(x - (total - x) / (nb - 1), variance) for x in raw_baseline]
+    canary = [(x - total / nb, variance) for x in raw_canary]
+    return canary, baseline
+
+
 def test_fail_bound_uses_the_baseline_spread_and_the_t_quantile() -> None:
-    baseline = [(x, 0.0) for x in (-0.3, -0.1, 0.0, 0.1, 0.2, 0.3, -0.2, 0.05)]
-    canary = [(1.0, 0.0), (1.1, 0.0), (0.9, 0.0)]
+    xs = [-0.3, -0.1, 0.0, 0.1, 0.2, 0.3, -0.2, 0.05]
+    canary, baseline = measured([1.0, 1.1, 0.9], xs)
     c = contrast(canary, baseline, info=10.0, tolerance=math.log(1.2), rho=2.0)
     assert c is not None
-    xs = [x for x, _ in baseline]
     sd = float(np.std(xs, ddof=1))
+    # the host spread is the instances' own, not the wider spread of the leave-one-out values
+    assert float(np.std([x for x, _ in baseline], ddof=1)) == pytest.approx(sd * 8 / 7)
     assert c.tau == pytest.approx(sd)
     assert c.estimate == pytest.approx(1.0 - float(np.mean(xs)))
     between = sd * math.sqrt(1 / 3 + 1 / 8)
@@ -84,8 +95,8 @@ def test_at_the_tolerance_fail_and_pass_keep_their_error_rates(m: int, nb: int) 
     fails = passes = 0
     for _ in range(runs):
         tau = 0.3
-        b = [(float(x), 0.004) for x in rng.normal(0, tau, nb) + rng.normal(0, 0.063, nb)]
-        c_ = [(float(x), 0.004) for x in rng.normal(tol, tau, m) + rng.normal(0, 0.063, m)]
+        c_, b = measured(list(rng.normal(tol, tau, m) + rng.normal(0, 0.063, m)),
+                         list(rng.normal(0, tau, nb) + rng.normal(0, 0.063, nb)), variance=0.004)
         c = contrast(c_, b, info=30.0, tolerance=tol, rho=2.0)
         assert c is not None
         fails += c.fails(tol, alpha)

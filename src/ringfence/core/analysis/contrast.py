@@ -126,6 +126,17 @@ class Contrast:
         return hi
 
 
+def _leave_one_out_factor(nb: int) -> float:
+    """What undoes the leave-one-out stretch in the baseline's spread.
+
+    A baseline instance is measured against the *other* baseline instances (`fleet`), so one that
+    sits above the rest also lowers its own reference: its deviation from the baseline mean comes out
+    nb / (nb - 1) times its true one, and the spread of the values nb^2 / (nb - 1)^2 times the true
+    one (19% at 12 instances). Canary instances are measured against the whole baseline and are not
+    stretched, so without this the host spread borrowed for them would be too wide."""
+    return ((nb - 1) / nb) ** 2
+
+
 def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs)
 
@@ -151,10 +162,11 @@ def contrast(canary: Sequence[Pair], baseline: Sequence[Pair], *, info: float, t
     lb = [p[0] for p in baseline]
     vbar_b = _mean([p[1] for p in baseline])
     mean_b = _mean(lb)
-    tau2 = max(0.0, _var(lb) - vbar_b)
+    spread_b = _var(lb) * _leave_one_out_factor(nb)
+    tau2 = max(0.0, spread_b - vbar_b)
     tau2_pass = tau2
     if nc >= 2:  # for a pass, the canary's own spread counts too, never narrowing the baseline's
-        pooled = ((nb - 1) * _var(lb) + (nc - 1) * _var([p[0] for p in canary])) / (nb + nc - 2)
+        pooled = ((nb - 1) * spread_b + (nc - 1) * _var([p[0] for p in canary])) / (nb + nc - 2)
         vbar = (vbar_b * nb + sum(p[1] for p in canary)) / (nb + nc)
         tau2_pass = max(tau2, pooled - vbar)
     within_b = vbar_b / nb
