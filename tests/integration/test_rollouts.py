@@ -109,9 +109,12 @@ def test_a_revision_walks_the_rings_and_people_can_steer_it(rollout_server: Serv
         assert completed.status_code == 409 and "new revision" in completed.json()["detail"]
 
 
-def test_a_canary_that_goes_silent_rolls_the_change_back(rollout_server: ServerProcess, fleet: Fleet) -> None:
+@pytest.mark.parametrize("on_failure", ["rollback", "pause"])
+def test_a_canary_that_goes_silent_halts_the_change_and_opens_an_incident(
+        rollout_server: ServerProcess, fleet: Fleet, on_failure: str) -> None:
     policy = {"stages": [{"name": "canary", "select": {"labels": {"canary": "true"}},
-                          "bake": {"min": "20s", "max": "60s"}}, {"name": "global"}], "gate": "bake"}
+                          "bake": {"min": "20s", "max": "60s"}}, {"name": "global"}], "gate": "bake",
+              "on_failure": on_failure}
     with rollout_server.client() as api:
         api.put("/v1/policies/shop/*", json={"policy": policy, "message": "m"}).raise_for_status()
         api.put("/v1/configs/shop/limits", json={"value": 1, "message": "m"}).raise_for_status()
@@ -122,10 +125,18 @@ def test_a_canary_that_goes_silent_rolls_the_change_back(rollout_server: ServerP
         bad = push(api, {"crash": True}, 1)["rollout"]
         fleet.silenced.add("i-0000")  # a canary (index 0 has the canary label) stops reporting
         ended = wait_for(lambda: (v := rollout(api, bad["id"]))["state"] != "running" and v, timeout=20)
-        assert ended["state"] == "rolled_back"
         assert "i-0000" in ended["reason"] and "silent" in ended["reason"]
         assert "incident.open" in [e["action"] for e in ended["events"]]
-        assert set(fleet.assignments("shop/limits").values()) == {1}
+        (incident,) = [i for i in api.get("/v1/incidents", params={"config": "shop/limits"}).json()["items"]
+                       if i["rollout_id"] == bad["id"]]
+        assert "silent" in incident["summary"] and incident["evidence"]["verdict"] == "fail"
+        if on_failure == "rollback":
+            assert ended["state"] == "rolled_back"
+            assert incident["state"] == "mitigated"  # the rollback is the mitigation
+            assert set(fleet.assignments("shop/limits").values()) == {1}
+        else:  # halted where it stands, for a person to decide
+            assert ended["state"] == "paused" and incident["state"] == "open"
+            assert fleet.assignments("shop/limits")["i-0000"] == 2
 
 
 def test_fleet_and_assignments_are_visible_with_filters(rollout_server: ServerProcess, fleet: Fleet) -> None:

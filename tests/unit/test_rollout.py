@@ -195,13 +195,15 @@ def test_a_fail_without_reasons_still_says_what_happened() -> None:
     assert ended.state is State.ROLLED_BACK and "failed" in ended.reason
 
 
-def test_a_fail_under_on_failure_pause_pauses_without_rolling_back() -> None:
+def test_a_fail_under_on_failure_pause_pauses_without_rolling_back_and_opens_an_incident() -> None:
     policy = replace(POLICY, on_failure="pause")
     stopped, effects = tick(running(policy=policy), FAIL, at(30), live_members=5)
 
     assert stopped.state is State.PAUSED
     assert "error rate 4x baseline" in stopped.reason
-    assert others(effects) == []
+    (incident,) = others(effects)  # no RollBack: only the incident a regression always opens
+    assert isinstance(incident, OpenIncident) and "error rate 4x baseline" in incident.reason
+    assert incident.evidence["verdict"] == "fail"
     assert only_event(effects, stopped).action == "rollout.pause"
     assert stopped.assigned(member=True) == 7
 

@@ -134,8 +134,10 @@ def check_invariants(before: Rollout, after: Rollout, effects: list[Effect], ctl
         assert effects == []
     ended_by_rollback = before.state in ACTIVE and after.state in (State.ROLLED_BACK, State.ABORTED)
     assert any(isinstance(e, RollBack) for e in effects) == ended_by_rollback
+    halted_by_a_fail = (before.state is State.RUNNING and after.state is State.PAUSED
+                        and after.reason.startswith(f"stage {stages[before.stage].name} failed"))
     assert any(isinstance(e, OpenIncident) for e in effects) == (
-        before.state in ACTIVE and after.state is State.ROLLED_BACK)
+        (before.state in ACTIVE and after.state is State.ROLLED_BACK) or halted_by_a_fail)
     # (2) what each instance must run.
     revisions = ctl.revisions()
     if after.state in (State.ROLLED_BACK, State.ABORTED, State.SUPERSEDED):

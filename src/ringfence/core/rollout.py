@@ -177,7 +177,9 @@ def tick(rollout: Rollout, verdict: Verdict, now: dt.datetime, *, live_members: 
     if verdict.decision == "fail":
         reason = "; ".join(verdict.reasons) or "the analysis failed the stage"
         if rollout.policy.on_failure == "pause":
-            return _pause(rollout, CONTROLLER, f"stage {stage.name} failed: {reason}", evidence)
+            # A regression is an incident whether the policy rolls it back or leaves it to a person.
+            halted, effects = _pause(rollout, CONTROLLER, f"stage {stage.name} failed: {reason}", evidence)
+            return halted, [OpenIncident(halted.reason, evidence), *effects]
         return _roll_back(rollout, CONTROLLER, f"stage {stage.name} failed: {reason}", evidence)
     enough = live_members >= stage.min_instances
     if verdict.decision == "pass" and elapsed >= stage.bake_min and enough:

@@ -2,7 +2,7 @@
 
     analysis:                       # in a rollout policy; every key is optional
       alpha: 0.01                   # false-failure rate per stage (all metrics together)
-      alpha_pass: 0.1               # per metric: chance to pass a change sitting exactly at its tolerance
+      alpha_pass: 0.2               # per metric: chance to pass a change sitting exactly at its tolerance
       error_rate: {max_ratio: 1.2, min_increase_pp: 0.1}   # a regression needs both
       latency_p50: {max_ratio: 1.1}
       latency_p99: {max_ratio: 1.1}
