@@ -72,6 +72,15 @@ def test_pages_carry_a_strict_content_security_policy(server: ServerProcess) -> 
         assert browser.get("/ui/rollouts/1/explode").status_code == 404
 
 
+def test_a_malformed_page_address_gets_an_error_page_not_a_problem_document(server: ServerProcess) -> None:
+    with login(server, ADMIN) as browser:
+        for path in ("/ui/rollouts/abc", "/ui/incidents/-3"):
+            answer = browser.get(path)
+            assert answer.status_code == 404, path
+            assert answer.headers["content-type"].startswith("text/html")
+            assert "Not found" in answer.text and "Traceback" not in answer.text
+
+
 def test_revoking_the_token_ends_its_sessions(server: ServerProcess) -> None:
     with server.client() as api:
         created = api.post("/v1/tokens", json={"role": "viewer", "scopes": ["*"], "name": "short-lived"}).json()

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -121,5 +122,14 @@ class UiRoute(APIRoute):
             except RingfenceError as exc:
                 status = 413 if isinstance(exc, _TooLarge) else status_for(exc)
                 return page(request, "error.html", None, status=status, title=exc.title, detail=exc.detail)
+            except RequestValidationError as exc:
+                # A page address that cannot name anything (/ui/rollouts/abc) is a page that does not exist.
+                errors = exc.errors()
+                where = [str(part) for part in errors[0].get("loc", ())] if errors else []
+                detail = f"{' '.join(where[1:]) or 'request'}: {errors[0].get('msg', 'invalid')}" if errors \
+                    else "invalid request"
+                if where[:1] == ["path"]:
+                    return page(request, "error.html", None, status=404, title="Not found", detail=detail)
+                return page(request, "error.html", None, status=400, title="Bad request", detail=detail)
 
         return route
