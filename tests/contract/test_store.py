@@ -14,6 +14,8 @@ from sqlalchemy import text
 
 from ringfence.core.canonical import canonical_json, content_hash
 from ringfence.core.model import Role, Token
+from ringfence.core.policy import parse_policy
+from ringfence.core.rollout import Rollout, State
 from ringfence.errors import Conflict, Forbidden, NotFound, PreconditionRequired, Unauthorized, ValidationFailed
 from ringfence.server.app import build_services
 from ringfence.server.settings import Settings
@@ -264,3 +266,28 @@ def test_a_revoked_token_stops_working_at_once_even_when_recently_verified(svc) 
     assert svc.tokens.cached(secret) is None
     with pytest.raises(Unauthorized, match="revoked"):
         svc.tokens.authenticate(secret)
+
+
+@pytest.mark.parametrize("instances", [5, 150])  # a few instances are looked up by id, many by one scan
+def test_when_each_instance_was_told_its_revision_is_read_in_one_go(store: SqlStore, instances: int) -> None:
+    t0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    policy = parse_policy({"stages": [{"name": "canary", "percent": 10}, {"name": "global"}]})
+    rollout = Rollout(id="", config="shop/limits", from_version=1, to_version=2, policy=policy, created_at=t0,
+                      created_by="alice", state=State.RUNNING, stage=0, stage_started_at=t0)
+    ids = [f"i-{n:04d}" for n in range(instances)]
+    with store.write() as tx:
+        rollout_id = tx.insert_rollout(rollout)
+        tx.add_members(rollout_id, ids[:2], 0, t0 + dt.timedelta(seconds=5))
+        tx.add_members(rollout_id, ids[2:3], 0, t0 + dt.timedelta(seconds=9))
+    # members were told v2 when they joined; the rest still run v1, as they have since the rollout began
+    asked = {i: (2 if n < 3 else 1) for n, i in enumerate(ids)}
+    asked[ids[-1]] = 2   # not a member: the rollout does not tell it to run v2
+    with store.read() as reader:
+        many = reader.assigned_since_many("shop/limits", asked)
+        one_by_one = {i: reader.assigned_since("shop/limits", v, i) for i, v in asked.items()}
+        assert reader.assigned_since_many("other/config", asked) == {}
+    assert many == {i: at for i, at in one_by_one.items() if at is not None}
+    assert many[ids[0]] == many[ids[1]] == t0 + dt.timedelta(seconds=5)
+    assert many[ids[2]] == t0 + dt.timedelta(seconds=9)
+    assert many[ids[3]] == t0
+    assert ids[-1] not in many

@@ -49,8 +49,12 @@ class FleetReads:
 
     def applied_versions(self, config: str) -> dict[str, int]:
         """Instance id -> the version of `config` it last reported it runs."""
-        query = select(t.applied.c.instance_id, t.applied.c.version).where(t.applied.c.config == config)
-        return {r.instance_id: r.version for r in self.connection.execute(query)}
+        return {instance_id: version for instance_id, (version, _) in self.applied_reports(config).items()}
+
+    def applied_reports(self, config: str) -> dict[str, tuple[int, dt.datetime]]:
+        """Instance id -> (version, when) of `config` it last reported it applied."""
+        query = select(t.applied).where(t.applied.c.config == config)
+        return {r.instance_id: (r.version, rows.from_us(r.applied_us)) for r in self.connection.execute(query)}
 
     def readers_of(self, config: str) -> list[Instance]:
         """Instances that read `config` (by the patterns they registered), stopped ones left out."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 
@@ -78,19 +78,30 @@ class RolloutReads:
     def assigned_since(self, config: str, version: int, instance_id: str) -> dt.datetime | None:
         """When `instance_id` was first told to run `version` of `config` by the latest rollout,
         or None when that is not what the latest rollout tells it."""
+        return self.assigned_since_many(config, {instance_id: version}).get(instance_id)
+
+    def assigned_since_many(self, config: str, versions: Mapping[str, int]) -> dict[str, dt.datetime]:
+        """`assigned_since` for each instance -> version of `versions`, in two reads whatever their number;
+        instances the latest rollout does not tell to run that version are left out."""
         row = self.connection.execute(
             select(_R).where(_R.c.config == config).order_by(_R.c.id.desc()).limit(1)).first()
-        if row is None:
-            return None
-        member = self.connection.execute(
-            select(_M.c.assigned_us).where(_M.c.rollout_id == row.id, _M.c.instance_id == instance_id)).scalar()
+        if row is None or not versions:
+            return {}
+        members = select(_M.c.instance_id, _M.c.assigned_us).where(_M.c.rollout_id == row.id)
+        if len(versions) <= 100:  # a few instances: read just theirs; many: one scan of the members
+            members = members.where(_M.c.instance_id.in_(list(versions)))
+        assigned = {r.instance_id: r.assigned_us for r in self.connection.execute(members)}
         rollout = rows.rollout(row)
-        if rollout.assigned(member is not None) != version:
-            return None
-        if member is not None and rollout.active:
-            return rows.from_us(member)
-        # Completed (everyone moved then) or rolled back / aborted (everyone moved back then).
-        return rows.from_us(row.updated_us) if not rollout.active else rows.from_us(row.created_us)
+        out: dict[str, dt.datetime] = {}
+        for instance_id, version in versions.items():
+            member = assigned.get(instance_id)
+            if rollout.assigned(member is not None) != version:
+                continue
+            if member is not None and rollout.active:
+                out[instance_id] = rows.from_us(member)
+            else:  # completed (everyone moved then) or rolled back / aborted (everyone moved back then)
+                out[instance_id] = rows.from_us(row.updated_us if not rollout.active else row.created_us)
+        return out
 
     def is_member(self, rollout_id: int, instance_id: str) -> bool:
         query = (select(func.count()).select_from(_M)

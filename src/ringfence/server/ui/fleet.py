@@ -14,7 +14,7 @@ from ringfence.server.ui import render
 from ringfence.server.ui.deps import router, who
 
 routes = router()
-MAX_SHOWN = 500  # rows read with their apply reports; the counts above the table cover everyone
+MAX_SHOWN = 500  # rows in the table; the counts and delays above it cover everyone
 
 
 @routes.get("/fleet")
@@ -31,29 +31,30 @@ def fleet(request: Request, config: str | None = None, service: str | None = Non
         active = [r.config for r in reader.active_rollouts() if in_scope(caller.token, r.config)]
     chosen = config if config in names else (active[-1] if active else (names[0] if names else None))
     rings = svc.fleet.rings(caller.token, chosen, found) if chosen else {}
+    applied: dict[str, tuple[int, Any]] = {}
+    told: dict[str, Any] = {}
+    if chosen is not None:
+        with svc.store.read() as reader:
+            applied = reader.applied_reports(chosen)
+            told = reader.assigned_since_many(chosen, {i.id: applied[i.id][0] for i in found
+                                                       if i.id in applied and i.id in rings})
     rows: list[dict[str, Any]] = []
-    with svc.store.read() as reader:
-        for instance in found[:MAX_SHOWN]:
-            ring = rings.get(instance.id)
-            delay = applied_at = None
-            if ring is not None and chosen is not None:
-                applied = reader.applied(instance.id).get(chosen)
-                if applied is not None:
-                    applied_at = applied[1]
-                    since = reader.assigned_since(chosen, applied[0], instance.id)
-                    # Applied before it was told: it already ran that version (a rollback back to
-                    # it, say); no propagation to measure.
-                    if since is not None and applied[1] >= since:
-                        delay = (applied[1] - since).total_seconds()
-            rows.append({"instance": instance, "liveness": svc.fleet.liveness(instance, now).value, "ring": ring,
-                         "applied_at": applied_at, "delay": delay})
+    for instance in found:
+        ring = rings.get(instance.id)
+        report = applied.get(instance.id) if ring is not None else None
+        since = told.get(instance.id)
+        # Applied before it was told: it already ran that version (a rollback back to it, say); no
+        # propagation to measure.
+        delay = (report[1] - since).total_seconds() if report and since and report[1] >= since else None
+        rows.append({"instance": instance, "liveness": svc.fleet.liveness(instance, now).value, "ring": ring,
+                     "applied_at": report[1] if report else None, "delay": delay})
     by = {key: Counter(str(row[key] if key == "liveness" else getattr(row["instance"], key)) for row in rows)
           for key in ("service", "region", "liveness")}
     by["revision"] = Counter(f"v{row['ring']['version']}" for row in rows if row["ring"] and row["ring"]["version"])
     by["ring"] = Counter((row["ring"] or {}).get("ring") or "(none)" for row in rows if row["ring"])
     delays = sorted(row["delay"] for row in rows if row["delay"] is not None)
     template = "_fleet_table.html" if fragment else "fleet.html"
-    return render.page(request, template, caller, rows=rows, by=by, config=chosen, configs=names,
+    return render.page(request, template, caller, rows=rows[:MAX_SHOWN], by=by, config=chosen, configs=names,
                        service=service or "", region=region or "", liveness=liveness or "", total=len(found),
                        delay_p50=delays[len(delays) // 2] if delays else None,
                        delay_max=delays[-1] if delays else None)
