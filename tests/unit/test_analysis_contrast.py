@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from ringfence.core.analysis.contrast import contrast
-from ringfence.core.analysis.stats import crossing_z, mixture_radius
+from ringfence.core.analysis.stats import MAX_EXACT_LOOKS, crossing_z, look_z, mixture_radius
 
 
 def test_crossing_z_is_about_the_normal_quantile_for_one_look_and_grows_with_the_span() -> None:
@@ -45,6 +45,29 @@ def measured(raw_canary: list[float], raw_baseline: list[float], variance: float
     baseline = [(x - (total - x) / (nb - 1), variance) for x in raw_baseline]
     canary = [(x - total / nb, variance) for x in raw_canary]
     return canary, baseline
+
+
+@pytest.mark.parametrize(("first", "last"), [(27, 57), (10, 57), (40, 57), (3, 60), (1, 1)])
+@pytest.mark.parametrize("alpha", [0.2, 0.05])
+def test_look_z_is_crossed_by_exactly_alpha_of_random_walks_over_its_looks(first: int, last: int,
+                                                                           alpha: float) -> None:
+    """The exact boundary: simulated walks cross it in alpha of runs, no more and (unlike crossing_z) not
+    much less."""
+    rng = np.random.default_rng(first * 1000 + last + int(alpha * 100))
+    runs = 40000
+    walks = np.cumsum(rng.normal(size=(runs, last)), axis=1) / np.sqrt(np.arange(1, last + 1))
+    z = look_z(alpha, first, last)
+    crossed = (walks[:, first - 1:] >= z).any(axis=1).mean()
+    assert abs(crossed - alpha) <= 4 * math.sqrt(alpha * (1 - alpha) / runs) + 0.002
+    if first == last:
+        assert z == pytest.approx(stats.norm.isf(alpha), abs=1e-3)   # one look: the normal quantile
+    else:
+        assert z < crossing_z(alpha, math.log(last / first))        # tighter than the closed form
+
+
+def test_look_z_falls_back_to_the_closed_form_past_the_looks_it_computes() -> None:
+    assert look_z(0.2, 100, 100 + MAX_EXACT_LOOKS) == crossing_z(0.2, math.log((100 + MAX_EXACT_LOOKS) / 100))
+    assert look_z(0.2, 60, 60 + MAX_EXACT_LOOKS - 1) < crossing_z(0.2, math.log((60 + MAX_EXACT_LOOKS - 1) / 60))
 
 
 def test_fail_bound_uses_the_baseline_spread_and_the_t_quantile() -> None:
@@ -100,6 +123,6 @@ def test_at_the_tolerance_fail_and_pass_keep_their_error_rates(m: int, nb: int) 
         c = contrast(c_, b, info=30.0, tolerance=tol, rho=2.0)
         assert c is not None
         fails += c.fails(tol, alpha)
-        passes += c.pass_high(alpha_pass, crossing_z(alpha_pass, 0.75)) < tol
+        passes += c.pass_high(alpha_pass, look_z(alpha_pass, 27, 57)) < tol
     assert fails / runs <= alpha + 3 * math.sqrt(alpha / runs)
     assert passes / runs <= alpha_pass

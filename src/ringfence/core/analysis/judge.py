@@ -27,7 +27,7 @@ from ringfence.core.analysis.contrast import Contrast, Pair, contrast, point_est
 from ringfence.core.analysis.fleet import Fleet
 from ringfence.core.analysis.result import Decision, MetricResult, Verdict, percent, pvalue, ratio, value
 from ringfence.core.analysis.settings import AnalysisSettings
-from ringfence.core.analysis.stats import binomial_sf, crossing_z
+from ringfence.core.analysis.stats import binomial_sf, look_z
 
 FAIL_MIN_WINDOWS = 3   # windows of warm canary data before a statistical metric may fail
 
@@ -64,12 +64,13 @@ def _interval(c: Contrast, alpha: float) -> tuple[float, float, float]:
 def pass_z(s: AnalysisSettings) -> float:
     """The within-instance z of a pass bound: valid over the looks from the earliest pass to max bake.
 
-    A canary's information grows about linearly from the end of its warmup, so the looks span
-    log((max_bake - warmup) / (earliest - warmup)) in log-information (`stats.crossing_z`)."""
+    A canary's information grows by about one window of data per window from the end of its warmup,
+    so the pass is looked at after windows first..last of a random walk (`stats.look_z`)."""
+    window = s.window or 10.0
     earliest = max(s.min_bake, s.settle * s.max_bake)
-    start = max(earliest - s.warmup, (s.window or 10.0))
-    end = max(s.max_bake - s.warmup, start)
-    return crossing_z(s.alpha_pass, math.log(end / start))
+    first = max(1, round((earliest - s.warmup) / window))
+    last = max(first, round((s.max_bake - s.warmup) / window))
+    return look_z(s.alpha_pass, first, last)
 
 
 def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[[], tuple[float, float] | None], *,
