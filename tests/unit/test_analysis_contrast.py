@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from ringfence.core.analysis.contrast import contrast
-from ringfence.core.analysis.stats import MAX_EXACT_LOOKS, crossing_z, look_z, mixture_radius
+from ringfence.core.analysis.stats import MAX_EXACT_WORK, crossing_z, look_z, mixture_radius
 
 
 def test_crossing_z_is_about_the_normal_quantile_for_one_look_and_grows_with_the_span() -> None:
@@ -65,9 +65,13 @@ def test_look_z_is_crossed_by_exactly_alpha_of_random_walks_over_its_looks(first
         assert z < crossing_z(alpha, math.log(last / first))        # tighter than the closed form
 
 
-def test_look_z_falls_back_to_the_closed_form_past_the_looks_it_computes() -> None:
-    assert look_z(0.2, 100, 100 + MAX_EXACT_LOOKS) == crossing_z(0.2, math.log((100 + MAX_EXACT_LOOKS) / 100))
-    assert look_z(0.2, 60, 60 + MAX_EXACT_LOOKS - 1) < crossing_z(0.2, math.log((60 + MAX_EXACT_LOOKS - 1) / 60))
+def test_look_z_falls_back_to_the_closed_form_where_the_recursion_would_be_slow() -> None:
+    # a two-hour stage, a pass allowed over its second hour: 360 looks of 10 s windows
+    assert 361 * math.sqrt(720) > MAX_EXACT_WORK
+    assert look_z(0.2, 360, 720) == crossing_z(0.2, math.log(720 / 360))
+    # a 30-minute stage from settle on (10 s windows): still exact, and tighter
+    assert 91 * math.sqrt(177) <= MAX_EXACT_WORK
+    assert look_z(0.2, 87, 177) < crossing_z(0.2, math.log(177 / 87)) - 0.1
 
 
 def test_fail_bound_uses_the_baseline_spread_and_the_t_quantile() -> None:

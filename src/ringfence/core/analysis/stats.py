@@ -167,7 +167,7 @@ def crossing_z(alpha: float, span: float) -> float:
 
 LOOK_STEP = 0.25          # grid spacing of the walk's density, in step standard deviations
 LOOK_DEPTH = 6.0          # the grid reaches this many of the walk's standard deviations below zero
-MAX_EXACT_LOOKS = 120     # past this many looks (~1 s to compute) `look_z` uses the conservative closed form
+MAX_EXACT_WORK = 1500     # looks x sqrt(last): past this (~1 s of pure Python) `look_z` uses the closed form
 
 
 def _phi(x: float) -> float:
@@ -210,10 +210,11 @@ def crossing_probability(z: float, first: int, last: int) -> float:
 @lru_cache(maxsize=256)
 def look_z(alpha: float, first: int, last: int) -> float:
     """The z that a standardized Gaussian random walk looked at after steps first..last crosses with
-    probability alpha (exact for up to MAX_EXACT_LOOKS looks, `crossing_z` beyond)."""
+    probability alpha: exact while the recursion's work (looks x grid size, the grid growing like
+    sqrt(last)) stays under MAX_EXACT_WORK, `crossing_z` (conservative) beyond."""
     first = max(1, first)
     last = max(first, last)
-    if last - first + 1 > MAX_EXACT_LOOKS:
+    if (last - first + 1) * math.sqrt(last) > MAX_EXACT_WORK:
         return crossing_z(alpha, math.log(last / first))
     lo, hi = norm_ppf(1.0 - alpha), norm_ppf(1.0 - alpha / (last - first + 1))  # one look; Bonferroni
     f_lo, f_hi = crossing_probability(lo, first, last) - alpha, crossing_probability(hi, first, last) - alpha
