@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Literal
 
 from ringfence.core.analysis import kayenta
@@ -80,6 +81,8 @@ class Analyzer:
 
     def _start(self) -> None:
         assert self._width is not None
+        if self.settings.window is None:  # the pass boundary counts its looks in slots of this width
+            self.settings = replace(self.settings, window=self._width)
         s = self.settings
         self._fleet = Fleet(s.warmup, s.gauges, math.ceil(s.recent / self._width - _EPS))
         self._fleet.keep_series = self.method == "kayenta"
