@@ -72,6 +72,18 @@ def test_pages_carry_a_strict_content_security_policy(server: ServerProcess) -> 
         assert browser.get("/ui/rollouts/1/explode").status_code == 404
 
 
+def test_a_session_outlives_a_server_restart(server: ServerProcess) -> None:
+    with login(server, ADMIN) as browser:
+        assert browser.get("/ui/audit").status_code == 200
+        server.kill()  # kill -9: nothing in the process survives
+        server.start()
+        page = browser.get("/ui/audit")
+        assert page.status_code == 200 and "audit" in page.text.lower()
+        form = browser.get("/ui/rollouts")
+        assert browser.post("/ui/logout", data={"csrf": hidden(form.text, "csrf")}).status_code == 303
+        assert browser.get("/ui/audit").status_code == 303  # logged out everywhere, not just in this browser
+
+
 def test_a_malformed_page_address_gets_an_error_page_not_a_problem_document(server: ServerProcess) -> None:
     with login(server, ADMIN) as browser:
         for path in ("/ui/rollouts/abc", "/ui/incidents/-3"):

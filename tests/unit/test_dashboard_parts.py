@@ -52,20 +52,6 @@ def test_the_tolerance_is_the_ratio_and_the_floor_above_the_baseline() -> None:
     assert charts._tolerance("latency_p99", 100.0, settings, "ms") == pytest.approx(110.0)
 
 
-def test_sessions_end_on_logout_and_after_idling() -> None:
-    store = session.Sessions()
-    now = [0.0]
-    store._now = lambda: now[0]
-    sid = store.create(token())
-    assert store.get(sid) is not None and store.get("guess") is None
-    assert sid not in repr(store._items), "the server keeps only the id's hash"
-    now[0] += session.IDLE_SECONDS + 1
-    assert store.get(sid) is None
-    other = store.create(token())
-    store.drop(other)
-    assert store.get(other) is None
-
-
 def test_csrf_tokens_must_match() -> None:
     session.check_csrf("abc", {"csrf": "abc"})
     for form in ({}, {"csrf": ""}, {"csrf": "abd"}):

@@ -38,6 +38,7 @@ from ringfence.store.migrate import upgrade
 from ringfence.store.observations import ObservationReads, ObservationWrites
 from ringfence.store.reach import ReachReads
 from ringfence.store.rollouts import RolloutReads, RolloutWrites
+from ringfence.store.sessions import SessionReads, SessionWrites
 from ringfence.store.webhooks import WebhookReads, WebhookWrites
 
 
@@ -83,7 +84,7 @@ _TAKE_SEQ = (update(t.seq_counter).where(t.seq_counter.c.id == 1)
              .values(value=t.seq_counter.c.value + 1).returning(t.seq_counter.c.value))
 
 
-class Reader(FleetReads, IncidentReads, WebhookReads, ReachReads, RolloutReads, ObservationReads):
+class Reader(FleetReads, IncidentReads, WebhookReads, ReachReads, RolloutReads, ObservationReads, SessionReads):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
@@ -210,7 +211,8 @@ class Reader(FleetReads, IncidentReads, WebhookReads, ReachReads, RolloutReads, 
         return int(self.connection.execute(select(func.count()).select_from(t.tokens)).scalar_one())
 
 
-class Writer(Reader, FleetWrites, IncidentWrites, WebhookWrites, RolloutWrites, ObservationWrites):
+class Writer(Reader, FleetWrites, IncidentWrites, WebhookWrites, RolloutWrites, ObservationWrites,
+             SessionWrites):
     """Reads and writes inside one write transaction."""
 
     seq: int

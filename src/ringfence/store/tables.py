@@ -125,6 +125,20 @@ tokens = Table(
     UniqueConstraint("secret_hash"),
 )
 
+# Dashboard sessions, by the SHA-256 of the random id in the browser's cookie (never the id
+# itself): which token a session speaks for, and its CSRF token. In the database so that every
+# replica knows them and a restart logs no one out.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("token_id", String(40), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("seen_us", BigInteger, nullable=False),
+    Index("ix_ui_sessions_seen_us", "seen_us"),
+)
+
 # The fleet: every service instance that registered, and when it was last heard from.
 instances = Table(
     "instances",

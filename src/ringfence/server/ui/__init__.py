@@ -21,7 +21,7 @@ from ringfence.server.ui.session import Sessions
 
 
 def install(app: FastAPI, services: Services) -> None:
-    app.state.ui_sessions = Sessions()
+    app.state.ui_sessions = Sessions(services.store, services.fleet.clock)
     app.state.ui_charts = Charts()
     app.state.ui_broadcast = events.Broadcast()
     services.rollouts.changes.subscribe(app.state.ui_broadcast.changed)

@@ -16,7 +16,7 @@ from ringfence.server.ui.deps import posted, router
 from ringfence.server.ui.session import (
     COOKIE,
     LOGIN_COOKIE,
-    MAX_SECONDS,
+    LONGEST,
     clear_cookie,
     sessions,
     set_cookie,
@@ -58,9 +58,9 @@ async def login(request: Request) -> Response:
         token = await run_in_threadpool(tokens.authenticate, fields.get("token", "").strip())
     except Unauthorized as exc:
         return _login_page(request, next_url, exc.detail, status=401)
-    sid = sessions(request).create(token)
+    sid = await run_in_threadpool(sessions(request).create, token)
     response = RedirectResponse(next_url, status_code=303)
-    set_cookie(response, request, COOKIE, sid, int(MAX_SECONDS))
+    set_cookie(response, request, COOKIE, sid, int(LONGEST.total_seconds()))
     clear_cookie(response, request, LOGIN_COOKIE)
     return response
 
@@ -68,7 +68,7 @@ async def login(request: Request) -> Response:
 @routes.post("/logout")
 async def logout(request: Request) -> Response:
     caller, _ = await posted(request)
-    sessions(request).drop(caller.sid)
+    await run_in_threadpool(sessions(request).drop, caller.sid)
     response = RedirectResponse("/ui/login", status_code=303)
     clear_cookie(response, request, COOKIE)
     return response

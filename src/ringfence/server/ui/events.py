@@ -66,7 +66,7 @@ async def events(request: Request) -> Response:
         try:
             yield b"retry: 3000\n\n"
             next_tick = loop.time() + TICK
-            while sessions(request).get(caller.sid) is not None:
+            while await run_in_threadpool(sessions(request).get, caller.sid) is not None:
                 try:
                     first = await asyncio.wait_for(queue.get(), max(next_tick - loop.time(), 0.0))
                 except TimeoutError:

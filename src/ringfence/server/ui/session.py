@@ -1,21 +1,19 @@
 """Dashboard sessions: a token checked once at login, then a random session id in a cookie.
 
-The cookie holds only 256 random bits; the server keeps, by the id's SHA-256, which token
+The cookie holds only 256 random bits; the database keeps, by the id's SHA-256, which token
 the session speaks for and its CSRF token. The bearer token itself never reaches the
 cookie, the page or the log. Every request re-reads the token, so revoking it ends its
 sessions at once. Logging out forgets the session on the server, not just in the browser.
-
-Sessions live in the server process: a restart logs people out, and with several replicas
-the load balancer must keep a browser on one replica (or people log in again).
+Sessions are in the database, so every replica knows them and a restart logs no one out.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -23,25 +21,18 @@ from starlette.responses import Response
 
 from ringfence.core.model import Token
 from ringfence.errors import Forbidden, RingfenceError
+from ringfence.store.sessions import UiSession
 from ringfence.store.sql import SqlStore
 
 COOKIE = "rf_session"
 LOGIN_COOKIE = "rf_login"  # the login form's double-submit CSRF token, before any session exists
-IDLE_SECONDS = 8 * 3600.0
-MAX_SECONDS = 24 * 3600.0
-MAX_SESSIONS = 10_000
+IDLE = dt.timedelta(hours=8)
+LONGEST = dt.timedelta(hours=24)
+TOUCH_EVERY = dt.timedelta(minutes=1)  # how stale `seen` may get: a write per page view would be waste
 
 
 class NotLoggedIn(RingfenceError):
     title = "Not logged in"
-
-
-@dataclass
-class Session:
-    token_id: str
-    csrf: str
-    created: float
-    seen: float
 
 
 @dataclass(frozen=True)
@@ -49,7 +40,7 @@ class Caller:
     """Who is looking at the dashboard: the token (re-read on every request) and its session."""
 
     token: Token
-    session: Session
+    session: UiSession
     sid: str
 
 
@@ -58,45 +49,39 @@ def _key(sid: str) -> str:
 
 
 class Sessions:
-    def __init__(self) -> None:
-        self._items: dict[str, Session] = {}
-        self._lock = threading.Lock()
-        self._now = time.monotonic
+    def __init__(self, store: SqlStore, clock: Callable[[], dt.datetime]) -> None:
+        self.store = store
+        self.clock = clock
 
     def create(self, token: Token) -> str:
         sid = secrets.token_urlsafe(32)
-        now = self._now()
-        with self._lock:
-            if len(self._items) >= MAX_SESSIONS:
-                self._expire(now)
-                if len(self._items) >= MAX_SESSIONS:  # still full: the oldest goes
-                    del self._items[min(self._items, key=lambda k: self._items[k].seen)]
-            self._items[_key(sid)] = Session(token.id, secrets.token_urlsafe(32), now, now)
+        now = self.clock()
+        with self.store.write(sequenced=False) as tx:
+            tx.prune_ui_sessions(idle_since=now - IDLE, created_before=now - LONGEST)
+            tx.add_ui_session(_key(sid), UiSession(token.id, secrets.token_urlsafe(32), now, now))
         return sid
 
-    def get(self, sid: str | None) -> Session | None:
+    def get(self, sid: str | None) -> UiSession | None:
         if not sid:
             return None
-        now = self._now()
-        with self._lock:
-            session = self._items.get(_key(sid))
-            if session is None:
-                return None
-            if now - session.seen > IDLE_SECONDS or now - session.created > MAX_SECONDS:
-                del self._items[_key(sid)]
-                return None
-            session.seen = now
-            return session
+        key = _key(sid)
+        now = self.clock()
+        with self.store.read() as reader:
+            session = reader.ui_session(key)
+        if session is None:
+            return None
+        if now - session.seen > IDLE or now - session.created > LONGEST:
+            self.drop(sid)
+            return None
+        if now - session.seen > TOUCH_EVERY:
+            with self.store.write(sequenced=False) as tx:
+                tx.touch_ui_session(key, now)
+        return session
 
     def drop(self, sid: str | None) -> None:
         if sid:
-            with self._lock:
-                self._items.pop(_key(sid), None)
-
-    def _expire(self, now: float) -> None:
-        for key, session in list(self._items.items()):
-            if now - session.seen > IDLE_SECONDS or now - session.created > MAX_SECONDS:
-                del self._items[key]
+            with self.store.write(sequenced=False) as tx:
+                tx.drop_ui_session(_key(sid))
 
 
 def sessions(request: Request) -> Sessions:
