@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,3 +110,23 @@ def test_a_form_too_large_is_refused(server: ServerProcess) -> None:
         answer = browser.post("/ui/logout", content=b"csrf=" + b"x" * 70_000,
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert answer.status_code == 413
+
+
+@pytest.mark.postgres
+def test_a_session_made_on_one_replica_works_on_another(postgres_server: Any, tmp_path: Path) -> None:
+    url = postgres_server.create_database()
+    with ServerProcess(url, admin_token=ADMIN, log_path=tmp_path / "a.log") as first, \
+            ServerProcess(url, admin_token=ADMIN, log_path=tmp_path / "b.log") as second:
+        with login(first, ADMIN) as browser:
+            cookie = browser.cookies.get("rf_session")
+        assert cookie
+        with httpx.Client(base_url=second.url, cookies={"rf_session": cookie}, follow_redirects=False,
+                          timeout=10) as behind_the_balancer:
+            page = behind_the_balancer.get("/ui/rollouts")
+            assert page.status_code == 200  # no login again, no session affinity needed
+            # and the CSRF token the other replica handed out works here too
+            answer = behind_the_balancer.post("/ui/logout", data={"csrf": hidden(page.text, "csrf")})
+            assert answer.status_code == 303
+        with httpx.Client(base_url=first.url, cookies={"rf_session": cookie}, follow_redirects=False,
+                          timeout=10) as back:
+            assert back.get("/ui/rollouts").status_code == 303  # logged out on the first replica too
