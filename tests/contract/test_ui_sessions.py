@@ -80,3 +80,17 @@ def test_logging_in_forgets_the_expired_sessions_of_everyone(store: SqlStore) ->
     sessions.create(token())
     with store.read() as reader:
         assert len(list(reader.connection.execute(select(t.ui_sessions.c.key)))) == 1
+
+
+def test_one_token_holds_a_bounded_number_of_sessions_and_keeps_its_newest(store: SqlStore) -> None:
+    clock = Clock()
+    sessions = session.Sessions(store, clock)
+    made = []
+    for _ in range(session.MAX_PER_TOKEN + 5):
+        clock.now += dt.timedelta(seconds=1)
+        made.append(sessions.create(token()))
+    alive = [sid for sid in made if sessions.get(sid) is not None]
+    assert alive == made[-session.MAX_PER_TOKEN:]
+    other = Token("tok_2", "bo", Role.VIEWER, ("*",), dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "test")
+    assert sessions.get(sessions.create(other)) is not None   # another token's login ends none of these
+    assert all(sessions.get(sid) is not None for sid in alive)

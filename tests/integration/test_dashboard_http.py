@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ringfence.server.ui.events import RECHECK
 from ringfence.testing.server import ServerProcess
 
 ADMIN = "rf_dashboard_http_admin_secret"
@@ -103,6 +105,22 @@ def test_revoking_the_token_ends_its_sessions(server: ServerProcess) -> None:
         with server.client() as api:
             api.delete(f"/v1/tokens/{created['id']}").raise_for_status()
         assert browser.get("/ui/audit").status_code == 303
+
+
+def test_revoking_the_token_ends_its_open_live_updates(server: ServerProcess) -> None:
+    with server.client() as api:
+        created = api.post("/v1/tokens", json={"role": "viewer", "scopes": ["*"], "name": "watcher"}).json()
+    with login(server, created["token"]) as browser, browser.stream("GET", "/ui/events",
+                                                                     timeout=RECHECK + 10) as events:
+        assert events.status_code == 200
+        lines = events.iter_lines()
+        assert next(lines).startswith("retry:")
+        with server.client() as api:
+            api.delete(f"/v1/tokens/{created['id']}").raise_for_status()
+        started = time.monotonic()
+        for _ in lines:  # ticks go on until the stream re-reads the token, then it ends
+            assert time.monotonic() - started < RECHECK + 5, "the stream outlived its revoked token"
+        assert time.monotonic() - started < RECHECK + 5
 
 
 def test_a_form_too_large_is_refused(server: ServerProcess) -> None:

@@ -92,6 +92,24 @@ def test_fail_bound_uses_the_baseline_spread_and_the_t_quantile() -> None:
     assert c.pass_high(0.2, 1.5) == pytest.approx(c.estimate + expected, rel=1e-6)
 
 
+def test_the_host_spread_is_unbiased_when_only_some_baseline_instances_have_enough_data() -> None:
+    """Twelve baseline instances make each reference, but only four have enough requests for a p99 of
+    their own: the spread is shrunk back by each one's share of its reference (1/12), not by 1/4."""
+    rng = np.random.default_rng(7)
+    tau = 0.3
+    by_share, by_count = [], []
+    for _ in range(4000):
+        canary, baseline = measured([0.0, 0.0], list(rng.normal(0, tau, 12)))
+        kept = baseline[:4]
+        with_shares = contrast(canary, kept, info=10.0, tolerance=0.1, rho=2.0, shares=[1 / 12] * 4)
+        by_default = contrast(canary, kept, info=10.0, tolerance=0.1, rho=2.0)
+        assert with_shares is not None and by_default is not None
+        by_share.append(with_shares.tau ** 2)
+        by_count.append(by_default.tau ** 2)
+    assert float(np.mean(by_share)) == pytest.approx(tau ** 2, rel=0.05)
+    assert float(np.mean(by_count)) < 0.8 * tau ** 2   # what assuming the four were the whole reference gives
+
+
 def test_canaries_that_disagree_do_not_widen_the_fail_bound_but_do_widen_the_pass_bound() -> None:
     baseline = [(x, 0.001) for x in np.linspace(-0.25, 0.25, 16)]
     region = [(-0.05, 0.001), (0.05, 0.001), (1.6, 0.001), (1.7, 0.001)]   # errors x5 on 2 of 4 canaries

@@ -4,7 +4,7 @@
                           │  ▲                    │
                pause/max  │  │ resume             │ fail (on_failure: rollback) or `rollback`
                bake/fail  ▼  │                    ▼
-                        paused ──abort──▶ aborted      rolled_back (+ incident)
+      (fail: + incident) paused ──abort──▶ aborted      rolled_back (+ incident)
 
     any active state ──newer push of the same config──▶ superseded
 
@@ -13,7 +13,8 @@ Rules people rely on:
   by a human `promote` with a reason. Reaching the maximum bake without a pass pauses
   (no data, or too little, is never a pass).
 - `abort` returns every instance to the previous revision; `rollback` does the same and
-  opens an incident (the automatic path on a failed verdict uses it).
+  opens an incident (the automatic path on a failed verdict uses it). A failed verdict under
+  `on_failure: pause` pauses instead, and opens an incident too.
 - Terminal states (completed, rolled_back, aborted, superseded) accept no command; going
   back after completion is a new push, canaried like any change.
 - A newer push supersedes an active rollout and starts its own at the canary stage, from

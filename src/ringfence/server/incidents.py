@@ -1,5 +1,6 @@
-"""Incidents over the store: opened by a rollback in its own transaction, or by hand; noted,
-mitigated and resolved by people; read with their timeline, evidence and blast radius.
+"""Incidents over the store: opened by a rollback or a failed stage's halt in its own transaction,
+or by hand; noted, mitigated and resolved by people; read with their timeline, evidence and
+blast radius.
 
 Every change of an incident writes an audit event (`incident.open`, `incident.mitigate`,
 `incident.resolve`) and the webhook deliveries it causes in the same transaction.

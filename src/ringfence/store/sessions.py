@@ -48,6 +48,17 @@ class SessionWrites(SessionReads):
         self.wrote = True
         self.connection.execute(delete(_S).where(_S.c.key == key))
 
+    def keep_newest_ui_sessions(self, token_id: str, keep: int) -> int:
+        """Forget all but the `keep` most recently created sessions of one token."""
+        newest = (select(_S.c.key).where(_S.c.token_id == token_id)
+                  .order_by(_S.c.created_us.desc(), _S.c.key).limit(keep))
+        kept = {r.key for r in self.connection.execute(newest)}
+        self.wrote = True
+        query = delete(_S).where(_S.c.token_id == token_id)
+        if kept:
+            query = query.where(_S.c.key.not_in(kept))
+        return int(self.connection.execute(query).rowcount)
+
     def prune_ui_sessions(self, *, idle_since: dt.datetime, created_before: dt.datetime) -> int:
         """Forget sessions idle since `idle_since` or older than `created_before`."""
         self.wrote = True

@@ -28,7 +28,7 @@ one canary landing on a bad host from failing a change while a regression on two
 region still fails.
 
 To pass, the bound over all canary instances must be inside the tolerance (at alpha_pass, the
-within part at a boundary calibrated for the looks the pass is allowed over, `stats.crossing_z`)
+within part at the boundary of the looks the pass is allowed over, `stats.look_z`)
 and no canary instance may sit far beyond it.
 """
 
@@ -37,10 +37,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ringfence.core.analysis.stats import mixture_radius, t_ppf
 
 Pair = tuple[float, float]  # (value on the log scale, its sampling variance)
+
+
+class Sides(NamedTuple):
+    """One metric's instance values, both groups, and each baseline instance's share of the
+    references it was measured against (see `contrast`)."""
+
+    canary: list[Pair]
+    baseline: list[Pair]
+    shares: list[float]
 OUTLIER_LEVEL = 0.995        # a canary instance this far beyond tolerance blocks a pass
 ROBUST_LEVEL = 0.95          # the canary without its worst instance must clear the tolerance at this level
 
@@ -96,7 +106,7 @@ class Contrast:
         return self.cautious.estimate + self.cautious.radius(alpha, self.info, self.rho)
 
     def pass_high(self, alpha: float, z_within: float) -> float:
-        """The upper bound a pass needs inside the tolerance (see `stats.crossing_z` for `z_within`)."""
+        """The upper bound a pass needs inside the tolerance (see `stats.look_z` for `z_within`)."""
         return self.cautious.estimate + self.cautious.pass_radius(alpha, z_within)
 
     def robust_clears(self, tolerance: float) -> bool:
@@ -126,17 +136,6 @@ class Contrast:
         return hi
 
 
-def _leave_one_out_factor(nb: int) -> float:
-    """What undoes the leave-one-out stretch in the baseline's spread.
-
-    A baseline instance is measured against the *other* baseline instances (`fleet`), so one that
-    sits above the rest also lowers its own reference: its deviation from the baseline mean comes out
-    nb / (nb - 1) times its true one, and the spread of the values nb^2 / (nb - 1)^2 times the true
-    one (19% at 12 instances). Canary instances are measured against the whole baseline and are not
-    stretched, so without this the host spread borrowed for them would be too wide."""
-    return ((nb - 1) / nb) ** 2
-
-
 def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs)
 
@@ -154,15 +153,24 @@ def _part(canary: Sequence[Pair], mean_b: float, within_b: float, tau2: float, n
 
 
 def contrast(canary: Sequence[Pair], baseline: Sequence[Pair], *, info: float, tolerance: float,
-             rho: float) -> Contrast | None:
-    """The evidence on one metric, or None when it cannot be judged (no canary, < 2 baseline instances)."""
+             rho: float, shares: Sequence[float] | None = None) -> Contrast | None:
+    """The evidence on one metric, or None when it cannot be judged (no canary, < 2 baseline instances).
+
+    A baseline instance is measured against the *other* baseline instances (`fleet`), so one that
+    sits above the rest also lowers its own reference: its deviation from the baseline mean comes
+    out stretched by 1 / (1 - share), where `share` is its part of the pooled reference (its
+    traffic's share for error rates, 1 / instances for gauges; None: 1 / baseline instances each).
+    Canary instances are measured against the whole baseline and are not stretched, so the
+    deviations are shrunk back before the host spread is borrowed for them (at 12 equal
+    instances the stretch would widen it by 19%)."""
     nc, nb = len(canary), len(baseline)
     if nc < 1 or nb < 2 or info <= 0:
         return None
     lb = [p[0] for p in baseline]
     vbar_b = _mean([p[1] for p in baseline])
     mean_b = _mean(lb)
-    spread_b = _var(lb) * _leave_one_out_factor(nb)
+    shares = [1.0 / nb] * nb if shares is None else shares
+    spread_b = sum(((x - mean_b) * (1.0 - w)) ** 2 for x, w in zip(lb, shares, strict=True)) / (nb - 1)
     tau2 = max(0.0, spread_b - vbar_b)
     tau2_pass = tau2
     if nc >= 2:  # for a pass, the canary's own spread counts too, never narrowing the baseline's
@@ -180,8 +188,9 @@ def contrast(canary: Sequence[Pair], baseline: Sequence[Pair], *, info: float, t
     return Contrast(full, robust, cautious, info, rho, math.sqrt(tau2), outliers, beyond)
 
 
-def point_estimate(canary: Sequence[Pair], baseline: Sequence[Pair]) -> tuple[float, float] | None:
+def point_estimate(sides: Sides) -> tuple[float, float] | None:
     """(mean canary - mean baseline, its within-instance standard error), for the recent-window check."""
+    canary, baseline = sides.canary, sides.baseline
     if not canary or len(baseline) < 2:
         return None
     nc, nb = len(canary), len(baseline)

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ringfence.core.analysis.contrast import Pair, Sides
 from ringfence.core.analysis.histogram import Grid, edges, log_quantile_variance, quantile, rebin
 from ringfence.core.analysis.records import Event, Group, Record, Window
 
@@ -26,9 +27,11 @@ TAIL_REQUESTS = 5     # requests above (below) a quantile before that quantile c
 
 
 class Sums:
-    """Additive evidence of one instance: requests, errors, errors the reference predicts, histograms, gauges."""
+    """Additive evidence of one instance: requests, errors, errors the reference predicts, histograms, gauges,
+    and (a baseline instance's) share of the references it was measured against, weighted like its evidence."""
 
-    __slots__ = ("errors", "expected", "gauges", "hist", "hist_n", "ref", "requests", "windows")
+    __slots__ = ("error_share", "errors", "expected", "gauges", "hist", "hist_n", "hist_share", "ref", "requests",
+                 "windows")
 
     def __init__(self, buckets: int) -> None:
         self.requests = 0.0
@@ -37,28 +40,33 @@ class Sums:
         self.hist_n = 0.0
         self.hist = [0.0] * buckets
         self.ref = [0.0] * buckets
-        self.gauges: dict[str, list[float]] = {}   # name -> [sum, sum of squares, count] of log deviations
+        self.gauges: dict[str, list[float]] = {}   # name -> [sum, sum of squares, count, sum of shares]
         self.windows = 0
+        self.error_share = 0.0   # sum of share x expected errors
+        self.hist_share = 0.0    # sum of share x histogram count
 
     def add(self, c: Contribution, sign: float = 1.0) -> None:
         self.requests += sign * c.requests
         self.errors += sign * c.errors
         self.expected += sign * c.expected
+        self.error_share += sign * c.share * c.expected
         self.windows += int(sign)
         if c.hist is not None and c.ref is not None:
             self.hist_n += sign * c.hist_n
+            self.hist_share += sign * c.hist_share * c.hist_n
             h, r = self.hist, self.ref
             for k, x in enumerate(c.hist):
                 h[k] += sign * x
             for k, x in enumerate(c.ref):
                 r[k] += sign * x
-        for name, dev in c.gauges.items():
+        for name, (dev, share) in c.gauges.items():
             g = self.gauges.get(name)
             if g is None:
-                g = self.gauges[name] = [0.0, 0.0, 0.0]
+                g = self.gauges[name] = [0.0, 0.0, 0.0, 0.0]
             g[0] += sign * dev
             g[1] += sign * dev * dev
             g[2] += sign
+            g[3] += sign * share
 
 
 @dataclass(slots=True)
@@ -88,7 +96,9 @@ class Contribution:
     hist_n: float
     hist: list[float] | None
     ref: list[float] | None
-    gauges: Mapping[str, float]
+    gauges: Mapping[str, tuple[float, float]]   # name -> (log deviation, share of the reference)
+    share: float = 0.0        # a baseline instance's share of the slot's pooled requests (its reference's stretch)
+    hist_share: float = 0.0   # ... and of the pooled histogram
 
 
 class Instance:
@@ -270,14 +280,16 @@ class Fleet:
                     hist, ref = m.hist, [max(0.0, x) * scale for x in base]
                 else:
                     hist_n = 0.0
-            devs: dict[str, float] = {}
+            devs: dict[str, tuple[float, float]] = {}
             for name, g in m.gauges.items():
                 total, count = gsum.get(name, 0.0), gcount.get(name, 0)
                 if own:
                     total, count = total - g, count - 1
                 if count > 0:
-                    devs[name] = g - total / count
-            c = Contribution(slot, m.requests, m.errors, m.requests * rate, hist_n, hist, ref, devs)
+                    devs[name] = (g - total / count, 1.0 / (count + 1) if own else 0.0)
+            c = Contribution(slot, m.requests, m.errors, m.requests * rate, hist_n, hist, ref, devs,
+                             share=m.requests / n_b if own else 0.0,
+                             hist_share=hist_n / hist_total if own and hist is not None else 0.0)
             inst.total.add(c)
             inst.recent.add(c)
             inst.queue.append(c)
@@ -294,22 +306,19 @@ class Fleet:
 
     # --- per-metric evidence -------------------------------------------------------------
 
-    def error_pairs(self, recent: bool = False) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        canary: list[tuple[float, float]] = []
-        baseline: list[tuple[float, float]] = []
+    def error_pairs(self, recent: bool = False) -> Sides:
+        sides = Sides([], [], [])
         for inst in self.instances.values():
             s = inst.recent if recent else inst.total
             if s.requests < MIN_REQUESTS:
                 continue
             e = s.expected
             pair = (math.log((s.errors + SMOOTH) / (e + SMOOTH)), e / ((e + SMOOTH) ** 2) + 1e-12)
-            (canary if inst.group == "canary" else baseline).append(pair)
-        return canary, baseline
+            _put(sides, inst.group, pair, s.error_share / e if e > 0 else 0.0)
+        return sides
 
-    def quantile_pairs(self, q: float, recent: bool = False
-                       ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        canary: list[tuple[float, float]] = []
-        baseline: list[tuple[float, float]] = []
+    def quantile_pairs(self, q: float, recent: bool = False) -> Sides:
+        sides = Sides([], [], [])
         need = TAIL_REQUESTS / min(q, 1.0 - q)
         for inst in self.instances.values():
             s = inst.recent if recent else inst.total
@@ -322,13 +331,11 @@ class Fleet:
             pair = (own - ref, log_quantile_variance(q, s.hist_n, density))
             if math.isinf(pair[1]):
                 continue
-            (canary if inst.group == "canary" else baseline).append(pair)
-        return canary, baseline
+            _put(sides, inst.group, pair, s.hist_share / s.hist_n)
+        return sides
 
-    def gauge_pairs(self, name: str, recent: bool = False
-                    ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        canary: list[tuple[float, float]] = []
-        baseline: list[tuple[float, float]] = []
+    def gauge_pairs(self, name: str, recent: bool = False) -> Sides:
+        sides = Sides([], [], [])
         for inst in self.instances.values():
             g = (inst.recent if recent else inst.total).gauges.get(name)
             if g is None or g[2] < 0.5:
@@ -336,8 +343,8 @@ class Fleet:
             count = g[2]
             mean = g[0] / count
             var = max(0.0, g[1] / count - mean * mean) / count if count >= 2 else 0.0
-            (canary if inst.group == "canary" else baseline).append((mean, var))
-        return canary, baseline
+            _put(sides, inst.group, (mean, var), g[3] / count)
+        return sides
 
     def totals(self, group: Group) -> tuple[float, float, int]:
         """(requests, errors, instances with warm data) of one group."""
@@ -375,3 +382,11 @@ class Fleet:
         """Mean of a gauge over a group's warm windows (nan without data)."""
         raw = self.gauge_raw.get((group, name))
         return raw[0] / raw[1] if raw and raw[1] else math.nan
+
+
+def _put(sides: Sides, group: Group, pair: Pair, share: float) -> None:
+    if group == "canary":
+        sides.canary.append(pair)
+    else:
+        sides.baseline.append(pair)
+        sides.shares.append(share)

@@ -118,13 +118,13 @@ def _latency(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float, q: f
     if not fleet.seen_latency:
         v.metrics[name] = MetricResult(name, "no_data", "no latency histograms in the stream")
         return
-    canary, baseline = fleet.quantile_pairs(q)
-    c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(tol), rho=s.rho)
+    canary, baseline, shares = fleet.quantile_pairs(q)
+    c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(tol), rho=s.rho, shares=shares)
     n_c, _, _ = fleet.totals("canary")
     n_b, _, _ = fleet.totals("baseline")
     enough = n_c >= s.min_requests and n_b >= s.min_requests
     m, sentence = _ratio_metric(
-        name, "ms", c, lambda: point_estimate(*fleet.quantile_pairs(q, recent=True)), tolerance=tol,
+        name, "ms", c, lambda: point_estimate(fleet.quantile_pairs(q, recent=True)), tolerance=tol,
         fail_extra=lambda _: True,
         pass_extra=lambda _high: False, enough=enough, canary_value=fleet.pooled_quantile("canary", q),
         baseline_value=fleet.pooled_quantile("baseline", q), alpha=alpha, s=s, tol_text=ratio(tol),
@@ -140,11 +140,11 @@ def _errors(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float) -> No
     p_hi = (e_b + 2.0 * math.sqrt(e_b) + 1.0) / n_b if n_b else math.inf
     floor = s.error_floor
     effective = max(s.error_ratio, 1.0 + floor / max(p_b, 1e-12)) if n_b else s.error_ratio
-    canary, baseline = fleet.error_pairs()
-    c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(effective), rho=s.rho)
+    canary, baseline, shares = fleet.error_pairs()
+    c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(effective), rho=s.rho, shares=shares)
 
     def recent() -> tuple[float, float] | None:  # judged against the effective tolerance, through a shift
-        found = point_estimate(*fleet.error_pairs(recent=True))
+        found = point_estimate(fleet.error_pairs(recent=True))
         return None if found is None else (found[0] - math.log(effective) + math.log(s.error_ratio), found[1])
 
     m, sentence = _ratio_metric(
@@ -164,12 +164,12 @@ def _gauge(v: _Verdicts, fleet: Fleet, s: AnalysisSettings, alpha: float, name: 
         v.put(MetricResult(key, "continue", "the policy watches this gauge but no window carries it",
                            tolerance={"ratio": tol}), f"{key}: no data, and the policy watches it")
         return
-    canary, baseline = fleet.gauge_pairs(name)
-    c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(tol), rho=s.rho)
+    canary, baseline, shares = fleet.gauge_pairs(name)
+    c = contrast(canary, baseline, info=fleet.canary_slots, tolerance=math.log(tol), rho=s.rho, shares=shares)
     n_c, _, _ = fleet.totals("canary")
     n_b, _, _ = fleet.totals("baseline")
     m, sentence = _ratio_metric(
-        key, "", c, lambda: point_estimate(*fleet.gauge_pairs(name, recent=True)), tolerance=tol,
+        key, "", c, lambda: point_estimate(fleet.gauge_pairs(name, recent=True)), tolerance=tol,
         fail_extra=lambda _: True, pass_extra=lambda _high: False,
         enough=True, canary_value=fleet.pooled_gauge("canary", name),
         baseline_value=fleet.pooled_gauge("baseline", name), alpha=alpha, s=s, tol_text=ratio(tol),

@@ -16,11 +16,12 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from ringfence.errors import RingfenceError
 from ringfence.server.ui.deps import router, who
-from ringfence.server.ui.session import sessions
 
 routes = router()
 TICK = 2.0
+RECHECK = 10.0  # s between re-reads of the session and its token: a logout or revocation ends the stream
 BACKLOG = 256  # configs waiting per stream; past this a stream gets a tick's refresh instead
 
 
@@ -57,7 +58,7 @@ class Broadcast:
 
 @routes.get("/events")
 async def events(request: Request) -> Response:
-    caller = await run_in_threadpool(who, request)
+    await run_in_threadpool(who, request)  # no session: a 401 (or the login page), never a stream
     broadcast: Broadcast = request.app.state.ui_broadcast
     queue = broadcast.join()
 
@@ -66,7 +67,14 @@ async def events(request: Request) -> Response:
         try:
             yield b"retry: 3000\n\n"
             next_tick = loop.time() + TICK
-            while await run_in_threadpool(sessions(request).get, caller.sid) is not None:
+            next_check = loop.time() + RECHECK
+            while True:
+                if loop.time() >= next_check:
+                    try:
+                        await run_in_threadpool(who, request)
+                    except RingfenceError:  # logged out, idled out, or the token was revoked
+                        break
+                    next_check = loop.time() + RECHECK
                 try:
                     first = await asyncio.wait_for(queue.get(), max(next_tick - loop.time(), 0.0))
                 except TimeoutError:

@@ -28,6 +28,7 @@ COOKIE = "rf_session"
 LOGIN_COOKIE = "rf_login"  # the login form's double-submit CSRF token, before any session exists
 IDLE = dt.timedelta(hours=8)
 LONGEST = dt.timedelta(hours=24)
+MAX_PER_TOKEN = 20  # sessions one token may hold: logging in past that ends its oldest
 TOUCH_EVERY = dt.timedelta(minutes=1)  # how stale `seen` may get: a write per page view would be waste
 
 
@@ -59,6 +60,7 @@ class Sessions:
         with self.store.write(sequenced=False) as tx:
             tx.prune_ui_sessions(idle_since=now - IDLE, created_before=now - LONGEST)
             tx.add_ui_session(_key(sid), UiSession(token.id, secrets.token_urlsafe(32), now, now))
+            tx.keep_newest_ui_sessions(token.id, MAX_PER_TOKEN)
         return sid
 
     def get(self, sid: str | None) -> UiSession | None:
