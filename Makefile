@@ -42,6 +42,7 @@ bench: install
 	$(PY) bench/sdk_read.py
 	$(PY) bench/sdk_track.py
 	$(PY) bench/canary_eval.py
+	$(PY) bench/calibration.py
 
 docs: install
 	$(PY) -m ringfence.server.settings > docs/reference/settings.md
