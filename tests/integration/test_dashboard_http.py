@@ -123,6 +123,24 @@ def test_revoking_the_token_ends_its_open_live_updates(server: ServerProcess) ->
         assert time.monotonic() - started < RECHECK + 5
 
 
+def test_live_updates_name_only_the_configs_in_the_tokens_scope(server: ServerProcess) -> None:
+    with server.client() as api:
+        scoped = api.post("/v1/tokens", json={"role": "viewer", "scopes": ["seen/*"], "name": "scoped"}).json()
+    with login(server, scoped["token"]) as browser, browser.stream("GET", "/ui/events", timeout=20) as events:
+        lines = events.iter_lines()
+        assert next(lines).startswith("retry:")
+        with server.client() as api:
+            api.put("/v1/configs/hidden/secret-project", json={"value": 1, "message": "m"}).raise_for_status()
+            api.put("/v1/configs/seen/limits", json={"value": 1, "message": "m"}).raise_for_status()
+        seen = []
+        for line in lines:
+            if line.startswith("data:") and "config" in line:
+                seen.append(line)
+                if "seen/limits" in line:
+                    break
+        assert not [line for line in seen if "hidden/" in line], seen
+
+
 def test_a_form_too_large_is_refused(server: ServerProcess) -> None:
     with login(server, ADMIN) as browser:
         answer = browser.post("/ui/logout", content=b"csrf=" + b"x" * 70_000,

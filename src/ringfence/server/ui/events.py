@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from ringfence.core.access import in_scope
 from ringfence.errors import RingfenceError
 from ringfence.server.ui.deps import router, who
 
@@ -58,7 +59,7 @@ class Broadcast:
 
 @routes.get("/events")
 async def events(request: Request) -> Response:
-    await run_in_threadpool(who, request)  # no session: a 401 (or the login page), never a stream
+    caller = await run_in_threadpool(who, request)  # no session: a 401, never a stream
     broadcast: Broadcast = request.app.state.ui_broadcast
     queue = broadcast.join()
 
@@ -85,7 +86,8 @@ async def events(request: Request) -> Response:
                 while not queue.empty():
                     names.add(queue.get_nowait())
                 for name in sorted(names):
-                    yield _sse("change", {"config": name})
+                    if in_scope(caller.token, name):  # config names out of the token's scope stay unseen
+                        yield _sse("change", {"config": name})
         finally:
             broadcast.leave(queue)
 
