@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -29,13 +28,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    opened = open_store(db_url)
-    yield opened
-    opened.close()
 
 
 def emit(store: SqlStore, webhooks: WebhookService, clock: Clock, event: str = "incident.opened",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +18,7 @@ from ringfence.core.rollout import Rollout, State
 from ringfence.errors import Conflict, Forbidden, NotFound, PreconditionRequired, Unauthorized, ValidationFailed
 from ringfence.server.app import build_services
 from ringfence.server.settings import Settings
-from ringfence.store.sql import SqlStore, open_store
+from ringfence.store.sql import SqlStore
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False)
@@ -38,13 +37,6 @@ class FakeClock:
     def __call__(self) -> dt.datetime:
         self.now += dt.timedelta(seconds=1)
         return self.now
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    opened = open_store(db_url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 
 from ringfence.core.model import Role, Token
@@ -20,13 +18,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    opened = open_store(db_url)
-    yield opened
-    opened.close()
 
 
 def token() -> Token:
