@@ -46,7 +46,7 @@ from typing import Any
 
 from ringfence.sdk.client import Client
 from ringfence.testing.ports import free_port
-from timing import Line, measure
+from timing import Line, measure, print_lines
 
 TARGET = 3.0  # issue 4: get() within 3x of a plain dict lookup
 
@@ -229,36 +229,11 @@ def main() -> int:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        console.width = 150  # a file or a pipe: do not wrap at 80 columns
     versions = result["versions"]
     clock = {"thread": "CPU time", "wall": "wall time"}[result["clock"]]
-    table = Table(title=f"SDK reads, ns per call ({clock}): median of {result['repeat']} interleaved repeats; "
-                        + ", ".join(f"{k} {v}" for k, v in versions.items() if v), title_justify="left")
-    for column, justify in (("", "left"), ("call", "left"), ("ns/op", "right"), ("min-max", "right"),
-                            ("x ref", "right"), ("ref", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    def ns(value: float) -> str:
-        return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
-
-    group = ""
-    for line in result["lines"]:
-        if line["group"] != group and group:
-            table.add_section()
-        call = line["call"] if line["call"] != "pass" else "pass  (the timing loop alone, inside every line)"
-        table.add_row(line["group"] if line["group"] != group else "", escape(call), ns(line["ns"]),
-                      f"{ns(line['min_ns'])}-{ns(line['max_ns'])}", f"{line['ratio']:,.2f}",
-                      escape({"dict": "d[k]", "nested": "d[k][a][b]"}[line["vs"]]))
-        group = line["group"]
-    for name, why in result["skipped"].items():
-        table.add_section()
-        table.add_row(name, escape(f"skipped: {why}"), "", "", "", "")
-    console.print(table)
+    shown = [{**line, "vs": {"dict": "d[k]", "nested": "d[k][a][b]"}[line["vs"]]} for line in result["lines"]]
+    console = print_lines(f"SDK reads, ns per call ({clock}): median of {result['repeat']} interleaved repeats; "
+                          + ", ".join(f"{k} {v}" for k, v in versions.items() if v), shown, result["skipped"])
     target = result["target"]
     verdict = "met" if target["met"] else "NOT met"
     console.print(f"target (issue 4): get() within {target['target']:.0f}x of the dict lookup: {verdict} "

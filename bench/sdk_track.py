@@ -46,7 +46,7 @@ from typing import Any
 
 from ringfence.sdk.client import Client
 from ringfence.testing.ports import free_port
-from timing import Line, measure
+from timing import Line, measure, print_lines
 
 TARGET_NS = 2000.0  # issue 5: track() costs at most 2 µs per request
 # The clock of the timeit lines, and of the thread lines (all threads at once).
@@ -196,29 +196,11 @@ def main() -> int:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console.width = 150  # a file or a pipe: do not wrap at 80 columns
     clock = {"thread": "CPU time", "wall": "wall time"}[result["clock"]]
-    table = Table(title=f"SDK health calls, ns per call ({clock}): median of {result['repeat']} interleaved repeats; "
-                        f"Python {result['versions']['python']}", title_justify="left")
-    for column, justify in (("", "left"), ("call", "left"), ("ns/op", "right"), ("min-max", "right"),
-                            ("x ref", "right"), ("ref", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    group = ""
-    for line in result["lines"]:
-        if line["group"] != group and group:
-            table.add_section()
-        call = line["call"] if line["call"] != "pass" else "pass  (the timing loop alone, inside every line)"
-        table.add_row(line["group"] if line["group"] != group else "", escape(call), f"{line['ns']:,.1f}",
-                      f"{line['min_ns']:,.0f}-{line['max_ns']:,.0f}",
-                      "" if line["ratio"] is None else f"{line['ratio']:,.2f}", escape(line["vs"]))
-        group = line["group"]
-    console.print(table)
+    console = print_lines(f"SDK health calls, ns per call ({clock}): median of {result['repeat']} interleaved "
+                          f"repeats; Python {result['versions']['python']}", result["lines"])
     threads = Table(title=f"N threads at once: ns per call, all threads together ({clock} / all calls)",
                     title_justify="left")
     for column in ("threads", 'with client.track("charge")', "with Trivial()", "x ref"):

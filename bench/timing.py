@@ -39,3 +39,39 @@ def measure(lines: list[Line], repeat: int, min_time: float, clock: Callable[[],
     for _ in range(repeat):
         for line, timer in zip(lines, timers, strict=True):
             line.times.append(timer.timeit(line.number) / line.number)
+
+
+def ns_text(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def print_lines(title: str, lines: list[dict[str, Any]], skipped: dict[str, str] | None = None) -> Any:
+    """The timed lines of a result as one table, grouped, on a console it returns for what follows.
+
+    Each line is a dict with `group`, `call`, `ns`, `min_ns`, `max_ns`, `ratio` (None for a reference)
+    and `vs` (the reference's text); `skipped` names the groups that could not run, and why."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = 150  # a file or a pipe: do not wrap at 80 columns
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("", "left"), ("call", "left"), ("ns/op", "right"), ("min-max", "right"),
+                            ("x ref", "right"), ("ref", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    group = ""
+    for line in lines:
+        if line["group"] != group and group:
+            table.add_section()
+        call = line["call"] if line["call"] != "pass" else "pass  (the timing loop alone, inside every line)"
+        table.add_row(line["group"] if line["group"] != group else "", escape(call), ns_text(line["ns"]),
+                      f"{ns_text(line['min_ns'])}-{ns_text(line['max_ns'])}",
+                      "" if line["ratio"] is None else f"{line['ratio']:,.2f}", escape(line["vs"]))
+        group = line["group"]
+    for name, why in (skipped or {}).items():
+        table.add_section()
+        table.add_row(name, escape(f"skipped: {why}"), "", "", "", "")
+    console.print(table)
+    return console
