@@ -96,18 +96,19 @@ def _ratio_metric(name: str, unit: str, c: Contrast | None, recent_of: Callable[
         m = MetricResult(name, "fail", rule, **common, **shown)  # type: ignore[arg-type]
         return m, f"{name}: {values} ({ratio(effect)}, {level}), tolerance {tol_text}, {pvalue(p)}"
     verdict: Verdict = "continue"
+    high = c.pass_high(s.alpha_pass, pass_z(s))
     if not enough:
         rule = "too few requests to pass"
     elif c.outliers:
         rule = f"{len(c.outliers)} canary instance(s) far beyond tolerance"
-    elif not ((high := c.pass_high(s.alpha_pass, pass_z(s))) < math.log(tolerance) or pass_extra(high)):
+    elif not (high < math.log(tolerance) or pass_extra(high)):
         rule = "upper bound not yet within tolerance"
     elif (recent := recent_of()) is None or recent[0] > math.log(tolerance) + recent[1]:
         rule = "recent windows above tolerance" if recent is not None else "no recent canary data"
     else:
         verdict, rule = "pass", "upper bound within tolerance"
     m = MetricResult(name, verdict, rule, **common, **shown)  # type: ignore[arg-type]
-    pass_high = math.exp(c.pass_high(s.alpha_pass, pass_z(s)))
+    pass_high = math.exp(high)
     if verdict == "pass":
         return m, f"{name}: {values} ({ratio(effect)}, upper bound {ratio(pass_high)}) is within tolerance {tol_text}"
     return m, f"{name}: {values} ({ratio(effect)}): {rule} (upper bound {ratio(pass_high)}, tolerance {tol_text})"

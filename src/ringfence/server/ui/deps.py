@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from ringfence.server.api.deps import services
 from ringfence.server.ui import render
 from ringfence.server.ui.session import Caller, check_csrf, current
 
@@ -16,7 +15,7 @@ def router() -> APIRouter:
 
 def who(request: Request) -> Caller:
     """The logged-in caller (sync routes run in worker threads)."""
-    return current(request, services(request).store)
+    return current(request)
 
 
 async def posted(request: Request) -> tuple[Caller, dict[str, str]]:

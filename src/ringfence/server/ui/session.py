@@ -64,12 +64,18 @@ class Sessions:
         return sid
 
     def get(self, sid: str | None) -> UiSession | None:
+        found = self.find(sid)
+        return None if found is None else found[0]
+
+    def find(self, sid: str | None) -> tuple[UiSession, Token | None] | None:
+        """The live session of this id and the token it speaks for (None once deleted), in one read."""
         if not sid:
             return None
         key = _key(sid)
         now = self.clock()
         with self.store.read() as reader:
             session = reader.ui_session(key)
+            token = reader.token(session.token_id) if session is not None else None
         if session is None:
             return None
         if now - session.seen > IDLE or now - session.created > LONGEST:
@@ -78,7 +84,7 @@ class Sessions:
         if now - session.seen > TOUCH_EVERY:
             with self.store.write(sequenced=False) as tx:
                 tx.touch_ui_session(key, now)
-        return session
+        return session, token
 
     def drop(self, sid: str | None) -> None:
         if sid:
@@ -90,14 +96,13 @@ def sessions(request: Request) -> Sessions:
     return request.app.state.ui_sessions  # type: ignore[no-any-return]
 
 
-def current(request: Request, store: SqlStore) -> Caller:
+def current(request: Request) -> Caller:
     """The logged-in caller, or NotLoggedIn. The token is read again: a revoked one logs out."""
     sid = request.cookies.get(COOKIE)
-    session = sessions(request).get(sid)
-    if session is None or sid is None:
+    found = sessions(request).find(sid)
+    if found is None or sid is None:
         raise NotLoggedIn("log in with a token first")
-    with store.read() as reader:
-        token = reader.token(session.token_id)
+    session, token = found
     if token is None or not token.active:
         sessions(request).drop(sid)
         raise NotLoggedIn("the token of this session was revoked; log in with another one")
